@@ -1,0 +1,57 @@
+"""dualwrite: zero-downtime column migrations (expand, dual write, backfill, shadow, live,
+contract) for live production databases."""
+
+from dualwrite._version import __version__
+from dualwrite.db import Database
+from dualwrite.errors import (
+    ConcurrentTransitionError,
+    ConfigurationError,
+    DatabaseError,
+    DualwriteError,
+    IncompatibleTypesError,
+    MigrationNotFoundError,
+    NoUsableKeyError,
+    SpecChangedError,
+    SpecError,
+    StateError,
+    StateNotInitializedError,
+    TransformMismatchError,
+    TransitionRefused,
+    UnknownColumnError,
+    UnknownTableError,
+)
+from dualwrite.flags import StageResolver, StateCache, StateTableProvider, use_state_provider
+from dualwrite.migrator import Migrator
+from dualwrite.spec import ChangeColumnType, MigrationSpec, RenameColumn, SplitColumn
+from dualwrite.stages import Mode, Stage
+
+__all__ = [
+    "ChangeColumnType",
+    "ConcurrentTransitionError",
+    "ConfigurationError",
+    "Database",
+    "DatabaseError",
+    "DualwriteError",
+    "IncompatibleTypesError",
+    "MigrationNotFoundError",
+    "MigrationSpec",
+    "Migrator",
+    "Mode",
+    "NoUsableKeyError",
+    "RenameColumn",
+    "SpecChangedError",
+    "SpecError",
+    "SplitColumn",
+    "Stage",
+    "StageResolver",
+    "StateCache",
+    "StateError",
+    "StateNotInitializedError",
+    "StateTableProvider",
+    "TransformMismatchError",
+    "TransitionRefused",
+    "UnknownColumnError",
+    "UnknownTableError",
+    "__version__",
+    "use_state_provider",
+]

@@ -1,0 +1,5 @@
+"""``python -m dualwrite``: the CLI."""
+
+from dualwrite.cli import main
+
+main()

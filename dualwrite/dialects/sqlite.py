@@ -1,0 +1,61 @@
+"""SQLite dialect (the embedded default; Python's sqlite3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
+
+__all__ = ["SQLiteDialect"]
+
+
+class SQLiteDialect(Dialect):
+    """SQLite 3.35+. Times are stored as ISO-8601 UTC text."""
+
+    name: ClassVar[str] = "sqlite"
+    max_identifier_length: ClassVar[int] = 1024
+    t_key: ClassVar[str] = "TEXT"
+    t_time: ClassVar[str] = "TEXT"
+    t_int: ClassVar[str] = "INTEGER"
+    t_serial_pk: ClassVar[str] = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    def __init__(self, paramstyle: str = "qmark") -> None:
+        super().__init__(paramstyle)
+
+    def to_db_time(self, value: datetime) -> Any:
+        return value.astimezone(UTC).isoformat()
+
+    def table_exists(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT count(*) FROM pragma_table_info({self.p}, {self.p})",
+                (table, schema or "main"))
+
+    def columns(self, table: str, schema: str | None) -> Query:
+        return (f'SELECT name, type, "notnull" = 0 FROM pragma_table_info('
+                f"{self.p}, {self.p}) ORDER BY cid", (table, schema or "main"))
+
+    def unique_keys(self, table: str, schema: str | None) -> Query:
+        s = schema or "main"
+        # The primary key (from table_info), then every full unique index.
+        return (f"SELECT 'PRIMARY', 1, name FROM pragma_table_info({self.p}, {self.p}) "
+                f"WHERE pk > 0 "
+                f"UNION ALL SELECT il.name, 0, ii.name FROM pragma_index_list({self.p}, {self.p}) il "
+                f"JOIN pragma_index_info(il.name, {self.p}) ii "
+                f"WHERE il.\"unique\" = 1 AND il.partial = 0 AND il.origin <> 'pk' "
+                f"AND NOT EXISTS (SELECT 1 FROM pragma_index_info(il.name, {self.p}) x "
+                f"WHERE x.name IS NULL)",
+                (table, s, table, s, s, s))
+
+    def state_tables_present(self) -> Query:
+        return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
+
+    def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
+                     stage: str, now: datetime) -> Query:
+        t = self.to_db_time(now)
+        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
+                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
+                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
+                f"stage = excluded.stage, heartbeat_at = excluded.heartbeat_at, "
+                f"version = excluded.version",
+                (instance_id, key, host, pid, version, stage, t, t))
