@@ -21,9 +21,10 @@ from dualwrite.config import load_specs, parse_duration
 from dualwrite.db import Database
 from dualwrite.errors import ConfigurationError, DualwriteError
 from dualwrite.migrator import Migrator, StatusReport, TransitionResult
+from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 
-__all__ = ["main"]
+__all__ = ["main", "run_embedded"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -33,14 +34,19 @@ class _Ctx:
     database_url: str | None
     spec_sources: tuple[str, ...]
     actor: str | None
-    json: bool = False
+    #: Set by an embedding host (the Django management command): use this database and
+    #: these specs instead of --database-url / --spec.
+    database: Database | None = None
+    specs: tuple[MigrationSpec, ...] | None = None
 
     def migrator(self) -> Migrator:
+        specs = list(self.specs) if self.specs is not None else load_specs(self.spec_sources)
+        if self.database is not None:
+            return Migrator(self.database, specs, actor=self.actor)
         if not self.database_url:
             raise ConfigurationError("no database given",
                                      hint="pass --database-url or set DUALWRITE_DATABASE_URL")
-        return Migrator(Database.from_url(self.database_url), load_specs(self.spec_sources),
-                        actor=self.actor)
+        return Migrator(Database.from_url(self.database_url), specs, actor=self.actor)
 
 
 def _stage_type(value: str | None) -> Stage | None:
@@ -86,7 +92,31 @@ def _json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 def main(ctx: click.Context, database_url: str | None, spec_sources: tuple[str, ...],
          actor: str | None) -> None:
     """Zero-downtime column migrations: expand, dual write, backfill, shadow, live, contract."""
+    host = ctx.obj if isinstance(ctx.obj, _Ctx) else None
     ctx.obj = _Ctx(database_url, spec_sources, actor)
+    if host is not None:  # embedded: the host's database and specs win
+        ctx.obj.database, ctx.obj.specs = host.database, host.specs
+        ctx.obj.actor = actor or host.actor
+
+
+def run_embedded(args: list[str], database: Database, specs: list[MigrationSpec], *,
+                 actor: str | None = None) -> int:
+    """Run the CLI with ``args`` on an existing database and specs; the exit code.
+
+    Used by hosts such as the Django management command, so that every command, option and
+    exit code is the same as ``dualwrite`` on the command line.
+    """
+    try:
+        main.main(args=args, obj=_Ctx(None, (), actor, database, tuple(specs)),
+                  prog_name="dualwrite", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
 
 
 @main.command()
