@@ -138,8 +138,9 @@ def init(obj: _Ctx, as_json: bool) -> None:
 
 def _status_table(reports: list[StatusReport]) -> Table:
     t = Table(title="dualwrite migrations")
-    for col in ("key", "table", "mode", "stage", "ceiling", "fleet", "next step"):
-        t.add_column(col)
+    for col in ("key", "table", "mode", "stage", "ceiling", "fleet"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("next step")
     for r in reports:
         st = r.state
         nxt = "-"

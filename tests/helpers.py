@@ -58,3 +58,23 @@ def add_column(db: Database, table: str, column: str, typ: str = "text") -> None
 
 def snapshot(db: Database, table: str) -> list[tuple[Any, ...]]:
     return db.fetchall((f"SELECT * FROM {q(db, table)} ORDER BY 1", ()))
+
+
+def record_backfill_and_verify(db: Database, key: str, spec_hash: str, *,
+                               direction: str = "forward", mismatches: int = 0,
+                               backfill: bool = True) -> None:
+    """Write the facts a finished backfill and verify leave in the state tables."""
+    from dualwrite.state import utcnow
+
+    d = db.dialect
+    now = d.to_db_time(utcnow())
+    with db.transaction() as tx:
+        if backfill:
+            tx.execute((f"INSERT INTO dualwrite_backfill (migration_key, direction, part, "
+                        f"spec_hash, rows_done, status, started_at, updated_at) VALUES "
+                        f"({d.p}, {d.p}, 0, {d.p}, 1, 'done', {d.p}, {d.p})",
+                        (key, direction, spec_hash, now, now)))
+        tx.execute((f"INSERT INTO dualwrite_verify (migration_key, direction, spec_hash, "
+                    f"started_at, finished_at, rows_checked, mismatches, unbackfilled) VALUES "
+                    f"({d.p}, {d.p}, {d.p}, {d.p}, {d.p}, 1, {d.p}, 0)",
+                    (key, direction, spec_hash, now, now, mismatches)))
