@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from dualwrite.errors import SpecError
 from dualwrite.stages import Mode
@@ -61,6 +61,16 @@ def _template_for(key: str, template: SqlTemplate | None, dialect: str) -> str |
     raise SpecError(f"migration {key!r}: no SQL transform for dialect {dialect!r} "
                     f"(given for {', '.join(sorted(template))})", key=key,
                     hint=f"add a {dialect!r} entry to the transform mapping")
+
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+def _python(spec: MigrationSpec, fn: _Fn | None, direction: str) -> _Fn:
+    if fn is None:
+        raise SpecError(f"migration {spec.key!r} has no Python {direction} transform",
+                        key=spec.key, table=spec.table, hint=f"give {direction}")
+    return fn
 
 
 def _freeze_template(template: SqlTemplate | None) -> SqlTemplate | None:
@@ -254,18 +264,14 @@ class ChangeColumnType(MigrationSpec):
         return _template_for(self.key, self.backward_sql, dialect)
 
     def apply_forward(self, old: Mapping[str, Any]) -> dict[str, Any]:
-        if self.forward is None:
-            raise SpecError(f"migration {self.key!r} has no Python forward transform",
-                            key=self.key, hint="give forward")
+        forward = _python(self, self.forward, "forward")
         value = old[self.old]
-        return {self.new: None if value is None else self.forward(value)}
+        return {self.new: None if value is None else forward(value)}
 
     def apply_backward(self, new: Mapping[str, Any]) -> dict[str, Any]:
-        if self.backward is None:
-            raise SpecError(f"migration {self.key!r} has no Python backward transform",
-                            key=self.key, hint="give backward")
+        backward = _python(self, self.backward, "backward")
         value = new[self.new]
-        return {self.old: None if value is None else self.backward(value)}
+        return {self.old: None if value is None else backward(value)}
 
     @property
     def has_python_transforms(self) -> bool:
@@ -351,13 +357,11 @@ class SplitColumn(MigrationSpec):
         return _template_for(self.key, self.backward_sql, dialect)
 
     def apply_forward(self, old: Mapping[str, Any]) -> dict[str, Any]:
-        if self.forward is None:
-            raise SpecError(f"migration {self.key!r} has no Python forward transform",
-                            key=self.key, hint="give forward")
+        forward = _python(self, self.forward, "forward")
         value = old[self.old]
         if value is None:
             return dict.fromkeys(self.new)
-        parts = tuple(self.forward(value))
+        parts = tuple(forward(value))
         if len(parts) != len(self.new):
             raise SpecError(f"migration {self.key!r}: forward returned {len(parts)} values "
                             f"for {len(self.new)} new columns", key=self.key, table=self.table,
@@ -365,13 +369,11 @@ class SplitColumn(MigrationSpec):
         return dict(zip(self.new, parts, strict=True))
 
     def apply_backward(self, new: Mapping[str, Any]) -> dict[str, Any]:
-        if self.backward is None:
-            raise SpecError(f"migration {self.key!r} has no Python backward transform",
-                            key=self.key, hint="give backward")
+        backward = _python(self, self.backward, "backward")
         values = [new[c] for c in self.new]
         if all(v is None for v in values):
             return {self.old: None}
-        return {self.old: self.backward(*values)}
+        return {self.old: backward(*values)}
 
     @property
     def has_python_transforms(self) -> bool:

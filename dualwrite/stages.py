@@ -175,6 +175,21 @@ def _human_window(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
+def _settled(key: str, f: GateFacts, current: Stage, what: str) -> Decision | None:
+    """The refusal, if any, of a step out of ``current`` that needs every live instance at
+    ``current`` or later and the confidence window spent in ``current``."""
+    behind = _fleet_below(f, current)
+    if behind:
+        return Decision(False, f"{len(behind)} live instance(s) {what}",
+                        f"wait for them to reach {current.value}: dualwrite status {key}")
+    if f.seconds_in_stage is None or f.seconds_in_stage < f.confidence_window:
+        spent = _human_window(f.seconds_in_stage or 0.0)
+        return Decision(False, f"the confidence window has not passed ({spent} of "
+                        f"{_human_window(f.confidence_window)} in {current.value})",
+                        "wait, or shorten the window with --confidence-window if you are sure")
+    return None
+
+
 def _check_forward(key: str, to: Stage, f: GateFacts) -> Decision:
     if to is Stage.EXPAND:
         if not f.new_columns_exist:
@@ -218,26 +233,12 @@ def _check_forward(key: str, to: Stage, f: GateFacts) -> Decision:
                             "before shadow", f"wait for them, then check: dualwrite status {key}")
         return Decision(True, "reads are on the new column")
     if to is Stage.COMPLETE:
-        behind = _fleet_below(f, Stage.RAMPDOWN)
-        if behind:
-            return Decision(False, f"{len(behind)} live instance(s) still read the old column",
-                            f"wait for them to reach rampdown: dualwrite status {key}")
-        if f.seconds_in_stage is None or f.seconds_in_stage < f.confidence_window:
-            spent = _human_window(f.seconds_in_stage or 0.0)
-            return Decision(False, f"the confidence window has not passed ({spent} of "
-                            f"{_human_window(f.confidence_window)} in rampdown)",
-                            "wait, or shorten the window with --confidence-window if you are sure")
-        return Decision(True, "the confidence window has passed")
+        refusal = _settled(key, f, Stage.RAMPDOWN, "still read the old column")
+        return refusal or Decision(True, "the confidence window has passed")
     # CONTRACT
-    behind = _fleet_below(f, Stage.COMPLETE)
-    if behind:
-        return Decision(False, f"{len(behind)} live instance(s) still write the old column",
-                        f"wait for them to reach complete: dualwrite status {key}")
-    if f.seconds_in_stage is None or f.seconds_in_stage < f.confidence_window:
-        spent = _human_window(f.seconds_in_stage or 0.0)
-        return Decision(False, f"the confidence window has not passed ({spent} of "
-                        f"{_human_window(f.confidence_window)} in complete)",
-                        "wait, or shorten the window with --confidence-window if you are sure")
+    refusal = _settled(key, f, Stage.COMPLETE, "still write the old column")
+    if refusal:
+        return refusal
     if not f.confirmed:
         return Decision(False, "contract is irreversible: it drops the old column",
                         f"confirm with: dualwrite advance {key} --to contract --confirm {key}")
