@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from dualwrite.errors import DualwriteError
 from dualwrite.metrics import METRICS, log_fields
-from dualwrite.schema import values_equal
+from dualwrite.normalize import ColumnComparison
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 
@@ -37,13 +37,9 @@ class Mismatch:
     old: dict[str, Any]
     new: dict[str, Any]
     expected: dict[str, Any]
+    #: Per new column that differs: (value found, value expected).
+    diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def diff(self) -> dict[str, tuple[Any, Any]]:
-        """Per new column: (value found, value expected), only where they differ."""
-        return {c: (self.new.get(c), v) for c, v in self.expected.items()
-                if not values_equal(self.new.get(c), v)}
 
 
 class MismatchError(DualwriteError):
@@ -88,7 +84,7 @@ class Comparator:
 
     def __init__(self, spec: MigrationSpec, *, sample_rate: float = 1.0,
                  publisher: MismatchPublisher | None = None, raise_on_mismatch: bool = False,
-                 equal: Callable[[Any, Any], bool] = values_equal,
+                 comparison: ColumnComparison | None = None,
                  rng: Callable[[], float] = random.random) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError("sample_rate must be between 0 and 1")
@@ -96,7 +92,7 @@ class Comparator:
         self.sample_rate = sample_rate
         self.publisher: MismatchPublisher = publisher or LogPublisher()
         self.raise_on_mismatch = raise_on_mismatch
-        self.equal = equal
+        self.comparison = comparison or ColumnComparison()
         self._rng = rng
         self._lock = threading.Lock()
         self.counts = {CompareOutcome.MATCH: 0, CompareOutcome.MISMATCH: 0,
@@ -121,13 +117,14 @@ class Comparator:
             self._count(CompareOutcome.UNBACKFILLED)
             return CompareOutcome.UNBACKFILLED
         expected = spec.apply_forward(old)
-        if all(self.equal(new[c], expected[c]) for c in spec.new_columns):
+        diff = self.comparison.diff(new, expected)
+        if not diff:
             self._count(CompareOutcome.MATCH)
             return CompareOutcome.MATCH
         self._count(CompareOutcome.MISMATCH)
         METRICS.mismatches.labels(migration_key=spec.key).inc()
         mismatch = Mismatch(key=spec.key, stage=stage, primary_key=primary_key, old=old, new=new,
-                            expected=expected, context=dict(context or {}))
+                            expected=expected, diff=diff, context=dict(context or {}))
         try:
             self.publisher.publish(mismatch)
         except Exception as exc:  # noqa: BLE001 -- a broken publisher must not break reads

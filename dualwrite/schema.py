@@ -35,6 +35,7 @@ class Column:
     name: str
     type: str
     nullable: bool
+    collation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def inspect_table(db: Database, table: str, schema: str | None = None) -> TableI
         exists = tx.fetchone(d.table_exists(table, schema))
         if not exists or not exists[0]:
             return None
-        cols = {r[0]: Column(str(r[0]), str(r[1]), bool(r[2]))
+        cols = {r[0]: Column(str(r[0]), str(r[1]), bool(r[2]), r[3] and str(r[3]))
                 for r in tx.fetchall(d.columns(table, schema))}
         if not cols:
             return None

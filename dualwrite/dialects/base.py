@@ -187,7 +187,7 @@ class Dialect:
         raise NotImplementedError
 
     def columns(self, table: str, schema: str | None) -> Query:
-        """Rows of (name, type, nullable) in column order."""
+        """Rows of (name, type, nullable, collation or NULL) in column order."""
         raise NotImplementedError
 
     def unique_keys(self, table: str, schema: str | None) -> Query:

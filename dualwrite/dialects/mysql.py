@@ -39,7 +39,7 @@ class MySQLDialect(Dialect):
                 (schema, table))
 
     def columns(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT column_name, column_type, is_nullable = 'YES' FROM "
+        return (f"SELECT column_name, column_type, is_nullable = 'YES', collation_name FROM "
                 f"information_schema.columns WHERE table_schema = COALESCE({self.p}, DATABASE()) "
                 f"AND table_name = {self.p} ORDER BY ordinal_position", (schema, table))
 

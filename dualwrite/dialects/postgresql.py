@@ -27,8 +27,10 @@ class PostgresDialect(Dialect):
         return f"SELECT to_regclass({self.p}) IS NOT NULL", (self._regclass_arg(table, schema),)
 
     def columns(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
-                f"FROM pg_attribute a WHERE a.attrelid = to_regclass({self.p}) "
+        return (f"SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
+                f"co.collname FROM pg_attribute a "
+                f"LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 0 "
+                f"WHERE a.attrelid = to_regclass({self.p}) "
                 f"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 (self._regclass_arg(table, schema),))
 

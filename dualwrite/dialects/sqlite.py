@@ -31,7 +31,7 @@ class SQLiteDialect(Dialect):
                 (table, schema or "main"))
 
     def columns(self, table: str, schema: str | None) -> Query:
-        return (f'SELECT name, type, "notnull" = 0 FROM pragma_table_info('
+        return (f'SELECT name, type, "notnull" = 0, NULL FROM pragma_table_info('
                 f"{self.p}, {self.p}) ORDER BY cid", (table, schema or "main"))
 
     def unique_keys(self, table: str, schema: str | None) -> Query:
