@@ -70,7 +70,8 @@ def test_comparator_outcomes_and_publisher() -> None:
     assert c.compare(Stage.LIVE, 3, {"price": 1.5, "cents": 149},
                      {"targeting_key": "u1"}) == CompareOutcome.MISMATCH
     assert c.compare(Stage.DUALWRITE, 4, {"price": 1.5, "cents": 1}) == CompareOutcome.SKIPPED
-    assert c.counts == {"match": 1, "mismatch": 1, "unbackfilled": 1, "skipped": 1}
+    assert c.counts == {"match": 1, "mismatch": 1, "unbackfilled": 1, "skipped": 1,
+                        "dropped": 0, "slow": 0}
     [m] = pub.items
     assert (m.primary_key, m.stage, m.diff, m.context) == (3, Stage.LIVE, {"cents": (149, 150)},
                                                            {"targeting_key": "u1"})
@@ -101,3 +102,33 @@ def test_broken_publisher_never_breaks_the_read() -> None:
 
     c = Comparator(RENAME, publisher=Broken())
     assert c.compare(Stage.SHADOW, 1, {"a": 1, "b": 2}) == CompareOutcome.MISMATCH
+
+
+def test_background_mode_runs_heavy_comparisons_off_the_caller_thread() -> None:
+    import threading
+
+    from dualwrite.normalize import ColumnComparison
+
+    release = threading.Event()
+    seen_threads: list[str] = []
+
+    def heavy(found: object, expected: object) -> bool:
+        seen_threads.append(threading.current_thread().name)
+        release.wait(5)  # a slow user hook
+        return found == expected
+
+    pub = Collect()
+    c = Comparator(RENAME, comparison=ColumnComparison(hooks={"b": heavy}), publisher=pub,
+                   background=True, time_limit=0.0, queue_size=1)
+    assert c.compare(Stage.SHADOW, 1, {"a": 1, "b": 2}) == CompareOutcome.QUEUED
+    # the hook is blocked on the worker; the caller already has its answer
+    assert c.compare(Stage.SHADOW, 2, {"a": 1, "b": 1}) in (CompareOutcome.QUEUED,
+                                                             CompareOutcome.DROPPED)
+    assert c.compare(Stage.SHADOW, 3, {"a": 1, "b": 1}) == CompareOutcome.DROPPED
+    release.set()
+    assert c.flush()
+    c.close()
+    assert seen_threads and set(seen_threads) == {"dualwrite-compare"}
+    assert [m.primary_key for m in pub.items] == [1]
+    assert c.counts["slow"] >= 1 and c.counts["dropped"] >= 1
+    assert c.counts["mismatch"] == 1
