@@ -59,3 +59,21 @@ class SQLiteDialect(Dialect):
                 f"stage = excluded.stage, heartbeat_at = excluded.heartbeat_at, "
                 f"version = excluded.version",
                 (instance_id, key, host, pid, version, stage, t, t))
+
+    # -- backfill ---------------------------------------------------------------------
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return f"{a} IS {b}"
+
+    def batch_settings(self, lock_timeout: float, statement_timeout: float) -> list[Query]:
+        # SQLite has one writer, waited for through the connection's busy timeout. The batch
+        # reads before it writes; taking the write lock first (a write that matches nothing)
+        # waits for it instead of failing at once when a reader would have to upgrade.
+        return [("UPDATE dualwrite_backfill_runs SET version = version WHERE 0 = 1", ())]
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return "lock_timeout"
+        if "closed" in text or "disk i/o" in text:
+            return "connection"
+        return None
