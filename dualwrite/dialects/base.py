@@ -304,8 +304,14 @@ class Dialect:
 
     def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
                      stage: str, now: datetime) -> Query:
-        """Register or refresh one instance's heartbeat for one migration."""
-        raise NotImplementedError
+        """Register or refresh one instance's heartbeat for one migration (ON CONFLICT form)."""
+        t = self.to_db_time(now)
+        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
+                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
+                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
+                f"stage = excluded.stage, heartbeat_at = excluded.heartbeat_at, "
+                f"version = excluded.version",
+                (instance_id, key, host, pid, version, stage, t, t))
 
     def select_fleet(self, key: str) -> Query:
         """Rows of (instance_id, host, pid, version, stage, started_at, heartbeat_at)."""

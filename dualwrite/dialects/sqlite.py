@@ -50,12 +50,3 @@ class SQLiteDialect(Dialect):
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
-    def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
-                     stage: str, now: datetime) -> Query:
-        t = self.to_db_time(now)
-        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
-                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
-                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
-                f"stage = excluded.stage, heartbeat_at = excluded.heartbeat_at, "
-                f"version = excluded.version",
-                (instance_id, key, host, pid, version, stage, t, t))
