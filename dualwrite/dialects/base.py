@@ -48,6 +48,8 @@ class Dialect:
     max_identifier_length: ClassVar[int] = 63
     quote_char: ClassVar[str] = '"'
     identifier_unit: ClassVar[str] = "bytes"
+    #: How a transaction starts (SQLite takes the write lock up front: see sqlite.py).
+    begin_sql: ClassVar[str] = "BEGIN"
     # state-table column types
     t_key: ClassVar[str] = "VARCHAR(191)"
     t_text: ClassVar[str] = "TEXT"

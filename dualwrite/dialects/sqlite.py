@@ -14,6 +14,10 @@ class SQLiteDialect(Dialect):
     """SQLite 3.35+. Times are stored as ISO-8601 UTC text."""
 
     name: ClassVar[str] = "sqlite"
+    #: A deferred BEGIN that reads and then writes can fail at once with "database is
+    #: locked" when another connection writes (the busy handler is not called on a lock
+    #: upgrade); taking the write lock up front makes concurrent writers wait instead.
+    begin_sql: ClassVar[str] = "BEGIN IMMEDIATE"
     max_identifier_length: ClassVar[int] = 1024
     t_key: ClassVar[str] = "TEXT"
     t_time: ClassVar[str] = "TEXT"
