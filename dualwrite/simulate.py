@@ -19,6 +19,7 @@ acknowledged write" is well defined; a per-shard lock orders a reader against th
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.db import Database
+from dualwrite.errors import DatabaseError
 from dualwrite.mirror import mirror_values
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
@@ -51,6 +53,9 @@ class TrafficReport:
     stale_reads: list[str] = field(default_factory=list)
     #: Operations per stage served.
     by_stage: Counter[str] = field(default_factory=Counter)
+    #: Operations retried once after a database error (a dropped connection, say), as an
+    #: application with a connection pool would.
+    retries: int = 0
 
     @property
     def operations(self) -> int:
@@ -149,6 +154,14 @@ class Traffic:
             elif kind == "stale":
                 self.report.stale_reads.append(message or "")
 
+    def _retrying(self, run: Callable[[], Any]) -> Any:
+        try:
+            return run()
+        except DatabaseError:
+            with self._report_lock:
+                self.report.retries += 1
+            return run()
+
     def _columns_to_write(self, kind: str, stage: Stage, old_values: Mapping[str, Any],
                           current: Mapping[str, Any] | None) -> dict[str, Any]:
         if kind == "legacy":
@@ -172,14 +185,14 @@ class Traffic:
             cols = self._columns_to_write(kind, stage, old_values, None)
             d = self.db.dialect
             with self._locks[key % self._shards]:
+                query = (d.insert_row(self.spec, [self.key_column, *cols], [key, *cols.values()])
+                         if insert else
+                         d.update_row(self.spec, self.key_column, key, list(cols),
+                                      list(cols.values())))
                 try:
+                    self._retrying(functools.partial(self.db.execute, query))
                     if insert:
-                        self.db.execute(d.insert_row(self.spec, [self.key_column, *cols],
-                                                     [key, *cols.values()]))
                         self._next_insert[shard] += self._shards
-                    else:
-                        self.db.execute(d.update_row(self.spec, self.key_column, key,
-                                                     list(cols), list(cols.values())))
                 except Exception as exc:  # noqa: BLE001 -- counted, the run goes on
                     self._record("error", stage, f"{kind} write of {key} at {stage}: {exc}")
                     continue
@@ -215,7 +228,8 @@ class Traffic:
         else:
             cols = list(spec.old_columns)
             exprs = [d.quote(c) for c in cols]
-        row = self.db.fetchone(d.select_row(spec, self.key_column, key, exprs))
+        query = d.select_row(spec, self.key_column, key, exprs)
+        row = self._retrying(lambda: self.db.fetchone(query))
         if row is None:
             raise LookupError(f"row {key} is gone")
         return dict(zip(cols, row, strict=True))
