@@ -75,8 +75,8 @@ class BackfillOptions:
     batch_size: int | None = None
     initial_batch_size: int = 1000
     min_batch_size: int = 50
-    max_batch_size: int = 50_000
-    target_batch_seconds: float = 0.5
+    max_batch_size: int = 20_000
+    target_batch_seconds: float = 0.1
     sleep: float | None = None
     max_rows_per_second: float | None = None
     lock_timeout: float = 2.0

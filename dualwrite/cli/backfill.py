@@ -104,7 +104,7 @@ def _progress_display(as_json: bool) -> Iterator[Callable[[BackfillProgress], No
 @click.option("--parts", type=click.IntRange(1, 100000),
               help="Split the key range into this many parts (default: --workers).")
 @click.option("--batch-size", type=click.IntRange(1), help="Fixed batch size (default: adaptive).")
-@click.option("--target-batch-seconds", default=0.5, show_default=True, type=float,
+@click.option("--target-batch-seconds", default=0.1, show_default=True, type=float,
               help="What the adaptive batch size aims for.")
 @click.option("--sleep", type=click.FloatRange(0), help="Seconds to sleep between batches.")
 @click.option("--max-rows-per-second", type=click.FloatRange(0, min_open=True),
