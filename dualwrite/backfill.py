@@ -175,6 +175,9 @@ class BackfillResult:
     retries: int = 0
     seconds: float = 0.0
     holds: dict[str, float] = field(default_factory=dict)
+    #: Each health signal's status when the backfill started (``unavailable`` where the
+    #: server does not expose it).
+    signals: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -602,6 +605,13 @@ class Backfill:
         opt = self.options
         monitor = HealthMonitor(self.db, self.spec, opt.health,
                                 target_batch_seconds=opt.target_batch_seconds)
+        readings = monitor.read(force=True)
+        with self._lock:
+            self._result.signals = {r.signal: r.status for r in readings}
+        for r in readings:
+            if r.status == "unavailable":
+                log.info("backfill %s: health signal %s unavailable (%s)", self.spec.key,
+                         r.signal, r.detail, extra=log_fields(self.spec.key, signal=r.signal))
         state: dict[str, Any] = {}
         size = part.batch_size or min(opt.max_batch_size,
                                       max(opt.min_batch_size, opt.initial_batch_size))
@@ -609,10 +619,13 @@ class Backfill:
         failed_so_far = list(part.failed_keys)
         try:
             self._walk_part(walker, part, owner, monitor, state, size, cursor, failed_so_far)
+            monitor.close()
         except _LeaseLost:
             log.warning("backfill %s part %d: lease lost to another worker", self.spec.key,
                         part.part, extra=log_fields(self.spec.key))
+            monitor.close()
         except BaseException:
+            monitor.close()
             # give the part back at once (its checkpoint stays) so a rerun need not wait
             # for the lease to expire
             try:
@@ -646,7 +659,7 @@ class Backfill:
             if fixed:
                 size = int(fixed)
             t0 = time.perf_counter()
-            outcome = self._batch(walker, part, owner, cursor, size, failed_so_far)
+            outcome = self._batch(walker, part, owner, cursor, size, failed_so_far, monitor)
             elapsed = time.perf_counter() - t0
             cursor, rows, written, failed, done, size = outcome
             failed_so_far += failed
@@ -668,20 +681,34 @@ class Backfill:
             if not fixed and elapsed > 0:
                 factor = min(2.0, max(0.5, opt.target_batch_seconds / elapsed))
                 size = int(min(opt.max_batch_size, max(opt.min_batch_size, size * factor)))
-            self._throttle(rows, elapsed, settings)
+            self._throttle(rows, elapsed, settings, part, owner, state)
 
-    def _throttle(self, rows: int, elapsed: float, settings: dict[str, Any]) -> None:
+    def _throttle(self, rows: int, elapsed: float, settings: dict[str, Any],
+                  part: BackfillPart, owner: str, state: dict[str, Any]) -> None:
+        """Sleep (``sleep``, and whatever keeps ``max_rows_per_second``), re-reading the
+        controls meanwhile so that a pause, a cancel or new settings apply within about a
+        second."""
         pause = float(settings.get("sleep") or 0.0)
         rate = settings.get("max_rows_per_second")
         if rate:
             per_worker = float(rate) / self.options.workers
             pause = max(pause, rows / per_worker - elapsed)
         end = time.monotonic() + pause
+        renew_at = time.monotonic() + self.options.lease_seconds / 3
         while not self._stop.is_set() and time.monotonic() < end:
-            time.sleep(min(0.2, end - time.monotonic()))
+            time.sleep(max(0.0, min(0.2, end - time.monotonic())))
+            self._controls(part, owner, state)
+            if state.get("settings", settings) != settings:
+                return  # retuned: the next batch uses the new settings
+            if time.monotonic() > renew_at:
+                if not self.store.renew(part.part, owner, self.options.lease_seconds, None,
+                                        None, 0):
+                    raise _LeaseLost
+                renew_at = time.monotonic() + self.options.lease_seconds / 3
 
     def _batch(self, walker: _Walker, part: BackfillPart, owner: str,
-               cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any]
+               cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any],
+               monitor: HealthMonitor
                ) -> tuple[tuple[Any, ...] | None, int, int, list[Any], bool, int]:
         """One batch with retries: (new cursor, rows walked, rows written, failed keys,
         part done, batch size)."""
@@ -689,7 +716,8 @@ class Backfill:
         attempt = 0
         while True:
             try:
-                return self._batch_once(walker, part, owner, cursor, size, failed_before)
+                return self._batch_once(walker, part, owner, cursor, size, failed_before,
+                                        monitor)
             except DatabaseError as exc:
                 cause = exc.cause or exc
                 reason = self.db.dialect.classify_error(cause)
@@ -709,7 +737,8 @@ class Backfill:
                 time.sleep(delay)
 
     def _batch_once(self, walker: _Walker, part: BackfillPart, owner: str,
-                    cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any]
+                    cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any],
+                    monitor: HealthMonitor
                     ) -> tuple[tuple[Any, ...] | None, int, int, list[Any], bool, int]:
         opt, d = self.options, self.db.dialect
         try:
@@ -729,6 +758,7 @@ class Backfill:
                         self._transform_failed([k for k, _ in bad], bad[0][1] or "", rows)
                         failed = [_key_of(k, len(k)) for k, _ in bad]
                     written = walker.write_python(tx, prows)
+                monitor.sample_in_batch(tx)
                 if not self.store.checkpoint(tx, part.part, owner, end, rows, written, failed,
                                              size, done, opt.lease_seconds, failed_before):
                     raise _LeaseLost
