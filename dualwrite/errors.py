@@ -12,6 +12,8 @@ Hierarchy::
     DualwriteError
     ├── ConfigurationError        bad URL, missing driver, unreadable spec file
     ├── DatabaseError             the database failed or could not be reached
+    │   └── TriggerError          mirror triggers could not be installed / used
+    │       └── ForeignTriggerError   a same-name object dualwrite did not create
     ├── SpecError                 a spec is invalid (on its own or against the live schema)
     │   ├── UnknownTableError
     │   ├── UnknownColumnError
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseError",
     "DualwriteError",
+    "ForeignTriggerError",
     "IncompatibleTypesError",
     "MigrationNotFoundError",
     "NoUsableKeyError",
@@ -43,6 +46,7 @@ __all__ = [
     "StateError",
     "StateNotInitializedError",
     "TransformMismatchError",
+    "TriggerError",
     "TransitionRefused",
     "UnknownColumnError",
     "UnknownTableError",
@@ -179,3 +183,21 @@ class TransitionRefused(DualwriteError):
 
 class ConcurrentTransitionError(TransitionRefused):
     """Another process changed the migration's stage first (compare-and-set lost)."""
+
+
+class TriggerError(DatabaseError):
+    """Mirror triggers could not be installed, replaced or dropped, or their SQL transform
+    fails on the table's data. ``objects`` names the triggers/functions concerned."""
+
+    def __init__(self, message: str, *, key: str, table: str | None = None,
+                 objects: list[str] | None = None, hint: str | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint, cause=cause)
+        self.key = key
+        self.table = table
+        self.objects = objects or []
+
+
+class ForeignTriggerError(TriggerError):
+    """An object with the name of a dualwrite trigger or function exists but dualwrite did
+    not create it (no marker). dualwrite never replaces or drops it."""

@@ -6,10 +6,18 @@ as ``DATETIME(6)`` holding UTC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
+from dualwrite.dialects.base import (
+    STATE_TABLES,
+    Dialect,
+    Query,
+    TriggerObject,
+    TriggerTarget,
+)
+from dualwrite.spec import MigrationSpec
 
 __all__ = ["MySQLDialect"]
 
@@ -69,3 +77,109 @@ class MySQLDialect(Dialect):
                 f"ON DUPLICATE KEY UPDATE stage = VALUES(stage), "
                 f"heartbeat_at = VALUES(heartbeat_at), version = VALUES(version)",
                 (instance_id, key, host, pid, version, stage, t, t))
+
+    # -- triggers -----------------------------------------------------------------------
+    # A BEFORE INSERT and a BEFORE UPDATE trigger that SET NEW.x. The marker is the first
+    # line of the body (information_schema.TRIGGERS.ACTION_STATEMENT). A failing transform
+    # is re-signalled with the migration, direction and table in the message (SQLSTATE and
+    # error number kept); the statement is rolled back.
+    #
+    # MySQL/MariaDB DDL is not transactional: each CREATE/DROP TRIGGER commits on its own.
+    # The installer holds ``LOCK TABLES ... WRITE`` around a replacement so that no write
+    # runs between the DROP and the CREATE. Valid on MySQL 8 and MariaDB 10.5+ (several
+    # triggers per event and timing; no CREATE OR REPLACE TRIGGER on MySQL).
+
+    transactional_ddl: ClassVar[bool] = False
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    def _distinct(self, a: str, b: str) -> str:
+        return f"NOT ({a} <=> {b})"
+
+    def _mysql_body(self, spec: MigrationSpec, target: TriggerTarget, event: str,
+                    marker: str) -> str:
+        if event == "INSERT":
+            old_side = self._any_set(spec.old_columns, "NEW")
+            new_side = self._any_set(spec.new_columns, "NEW")
+        else:
+            old_side = self._any_changed(spec.old_columns)
+            new_side = self._any_changed(spec.new_columns)
+        fwd = "\n".join(f"    SET NEW.{self.quote(c)} = {self.trigger_forward(spec, c, 'NEW')};"
+                        for c in spec.new_columns)
+        bwd = "\n".join(f"    SET NEW.{self.quote(c)} = {self.trigger_backward(spec, c, 'NEW')};"
+                        for c in spec.old_columns)
+        lit = self.literal
+        return f"""BEGIN
+  {marker}
+  DECLARE v_old_side BOOLEAN DEFAULT FALSE;
+  DECLARE v_new_side BOOLEAN DEFAULT FALSE;
+  DECLARE v_new_wins BOOLEAN DEFAULT FALSE;
+  DECLARE v_step VARCHAR(32) DEFAULT 'stage lookup';
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    DECLARE v_msg TEXT;
+    GET DIAGNOSTICS CONDITION 1 v_msg = MESSAGE_TEXT;
+    SET v_msg = LEFT(CONCAT('dualwrite ', {lit(spec.key)}, ': the ', v_step,
+                            ' failed on table ', {lit(spec.table)}, ': ', v_msg), 128);
+    RESIGNAL SET MESSAGE_TEXT = v_msg;
+  END;
+  SET v_old_side = {old_side};
+  SET v_new_side = {new_side};
+  IF v_old_side AND v_new_side THEN
+    SET v_new_wins = {self.trigger_new_wins(spec, target)};
+  END IF;
+  IF v_old_side AND NOT v_new_wins THEN
+    SET v_step = 'forward transform';
+{fwd}
+  ELSEIF v_new_side THEN
+    SET v_step = 'backward transform';
+{bwd}
+  END IF;
+END"""
+
+    def trigger_objects(self, spec: MigrationSpec, target: TriggerTarget) -> list[TriggerObject]:
+        table = self.table(spec.table, target.schema)
+        parts = []
+        for event, suffix in (("INSERT", "_bi"), ("UPDATE", "_bu")):
+            name = self.trigger_name(spec, suffix)
+            qname = self.table(name, target.schema)
+
+            def render(marker: str, event: str = event, qname: str = qname
+                       ) -> tuple[str, list[str]]:
+                body = self._mysql_body(spec, target, event, marker)
+                return body, [f"CREATE TRIGGER {qname} BEFORE {event} ON {table} "
+                              f"FOR EACH ROW {body}"]
+
+            parts.append((name, "trigger", spec.table, f"BEFORE {event} ON {spec.table}",
+                          render, [f"DROP TRIGGER IF EXISTS {qname}"], False))
+        return self._objects(parts, spec.key)
+
+    def trigger_catalog(self, spec: MigrationSpec, target: TriggerTarget,
+                        objects: Sequence[TriggerObject]) -> Query:
+        names = [o.name for o in objects]
+        return (f"SELECT trigger_name, 'trigger', action_statement, CONCAT(action_timing, ' ', "
+                f"event_manipulation, ' ON ', event_object_table) FROM information_schema.triggers "
+                f"WHERE trigger_schema = {self.p} AND trigger_name IN ({self._ph(len(names))})",
+                (target.schema, *names))
+
+    def default_schema(self) -> Query | None:
+        return "SELECT DATABASE()", ()
+
+    def trigger_lock(self, spec: MigrationSpec, target: TriggerTarget, timeout_ms: int,
+                     exclusive: bool) -> list[Query]:
+        seconds = max(1, int(timeout_ms) // 1000)
+        return [(f"SET SESSION lock_wait_timeout = {seconds}", ()),
+                (f"LOCK TABLES {self.table(spec.table, target.schema)} WRITE", ())]
+
+    def trigger_unlock(self) -> list[Query]:
+        return [("UNLOCK TABLES", ()), ("SET SESSION lock_wait_timeout = DEFAULT", ())]
+
+    def preflight_warnings(self) -> Query | None:
+        # A bad CAST in a SELECT is a warning here, an error in the trigger (strict mode).
+        return "SHOW WARNINGS", ()
+
+    def is_lock_timeout(self, exc: BaseException | None) -> bool:
+        # 1205 lock wait timeout, 1213 deadlock
+        args: tuple[Any, ...] = getattr(exc, "args", ())
+        return bool(args) and args[0] in (1205, 1213)
