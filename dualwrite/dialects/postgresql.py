@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import ClassVar
 
 from dualwrite.dialects.base import (
@@ -56,16 +55,6 @@ class PostgresDialect(Dialect):
     def state_tables_present(self) -> Query:
         return (f"SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
                 f"AND tablename IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
-
-    def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
-                     stage: str, now: datetime) -> Query:
-        t = self.to_db_time(now)
-        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
-                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
-                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
-                f"stage = EXCLUDED.stage, heartbeat_at = EXCLUDED.heartbeat_at, "
-                f"version = EXCLUDED.version",
-                (instance_id, key, host, pid, version, stage, t, t))
 
     # -- triggers -----------------------------------------------------------------------
     # One plpgsql function (SECURITY INVOKER, pinned search_path) and one BEFORE INSERT OR
