@@ -327,7 +327,7 @@ class TriggerInstaller:
                     if self.d.is_lock_timeout(exc.cause):
                         raise TriggerError(
                             f"migration {spec.key!r}: could not lock table {spec.table!r} "
-                            f"within {self.lock_timeout:g}s in {attempt} attempts",
+                            f"within {self.lock_timeout:g}s in {attempt} attempt(s)",
                             key=spec.key, table=spec.table, cause=exc.cause,
                             hint="a long transaction holds the table; retry when it ends "
                                  f"(dualwrite triggers install {spec.key})") from exc

@@ -413,3 +413,41 @@ def test_install_refuses_a_transform_that_fails_on_existing_rows(db: Database) -
     assert "abc" in str(exc.value) and exc.value.hint and "nothing was installed" in exc.value.hint
     assert inst.status(CODES).state is TriggerState.MISSING
     assert snapshot(db, "codes") == before
+
+
+# -- locks -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
+def test_install_waits_for_the_lock_with_a_timeout_and_retries(db: Database,
+                                                               db_url: str) -> None:
+    # (SQLite has one writer at a time and a busy timeout instead of lock queues.)
+    users(db, 3)
+    holder = Database.from_url(db_url)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # an application transaction that stays open on the table
+        with holder.transaction() as tx:
+            tx.execute(("UPDATE users SET full_name = full_name WHERE id = 1", ()))
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        held.wait(10)
+        impatient = TriggerInstaller(db, lock_timeout=0.2, retries=0, backoff=0.05)
+        with pytest.raises(TriggerError, match="could not lock table 'users'") as exc:
+            impatient.install(RENAME)
+        assert exc.value.hint and "long transaction" in exc.value.hint
+        assert impatient.status(RENAME).state is TriggerState.MISSING
+        # MySQL counts lock_wait_timeout in whole seconds: release after the first attempt
+        timer = threading.Timer(1.3 if db.dialect.name == "mysql" else 0.3, release.set)
+        timer.start()
+        patient = TriggerInstaller(db, lock_timeout=0.2, retries=20, backoff=0.05)
+        result = patient.install(RENAME)
+        assert result.action == "created" and result.attempts >= 2
+    finally:
+        release.set()
+        t.join()
+        holder.close()
+    assert TriggerInstaller(db).status(RENAME).current
