@@ -126,35 +126,54 @@ def test_the_stage_decides_when_both_sides_change(db: Database, stage: Stage,
         assert got[1] == (pytest.approx(7.77), 777) and got[5] == (pytest.approx(8.88), 888)
 
 
-def test_mixed_concurrent_writers_leave_every_row_consistent(db: Database) -> None:
+# Per spec kind: setup, the (old column, new column), an old value and a new value for a
+# write tag, the old value a new-only write leaves, and the row invariant new == f(old).
+CONCURRENT: dict[str, tuple[Any, ...]] = {
+    "rename": (RENAME, users, "users", "full_name", "display_name",
+               lambda tag: f"v{tag}", lambda tag: f"n{tag}", lambda new: new,
+               lambda old, new: old == new),
+    "change_type": (CENTS, orders, "orders", "price", "price_cents",
+                    lambda tag: tag / 100 + 0.25, lambda tag: tag * 7, lambda new: new / 100,
+                    lambda old, new: new == round(old * 100)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONCURRENT))
+def test_mixed_concurrent_writers_leave_every_row_consistent(db: Database, kind: str) -> None:
+    spec, setup, table, old, new, old_value, new_value, back, consistent = CONCURRENT[kind]
     n_rows, n_threads, per_thread = 30, 4, 40
-    users(db, n_rows)
-    install(db, RENAME)
-    written: dict[int, set[str]] = {i: {f"User {i}"} for i in range(1, n_rows + 1)}
+    setup(db, n_rows)
+    install(db, spec)
+    start = rows(db, table, old)
+    written: dict[int, list[Any]] = {i: [start[i][0]] for i in range(1, n_rows + 1)}
     lock = threading.Lock()
     errors: list[BaseException] = []
+    t_, o_, n_ = q(db, table), q(db, old), q(db, new)
 
     def writer(t: int) -> None:
         rnd = random.Random(t)
         try:
             for j in range(per_thread):
-                rid, value, kind = rnd.randint(1, n_rows), f"t{t}-{j}", j % 4
+                rid, tag, kind = rnd.randint(1, n_rows), t * 1000 + j, j % 4
+                lo = rnd.randint(1, n_rows - 5)
                 with lock:
-                    written[rid].add(value)
-                if kind == 0:
-                    ex(db, "UPDATE users SET full_name = ? WHERE id = ?", value, rid)
-                elif kind == 1:
-                    ex(db, "UPDATE users SET display_name = ? WHERE id = ?", value, rid)
-                elif kind == 2:
-                    ex(db, "UPDATE users SET full_name = ?, display_name = ? WHERE id = ?",
-                       value, "loser-" + value, rid)
-                else:  # a bulk statement over a range
-                    lo = rnd.randint(1, n_rows - 5)
-                    with lock:
+                    if kind == 1:
+                        written[rid].append(back(new_value(tag)))
+                    elif kind == 3:
                         for r in range(lo, lo + 5):
-                            written[r].add(value)
-                    ex(db, "UPDATE users SET full_name = ? WHERE id >= ? AND id < ?",
-                       value, lo, lo + 5)
+                            written[r].append(old_value(tag))
+                    else:
+                        written[rid].append(old_value(tag))
+                if kind == 0:
+                    ex(db, f"UPDATE {t_} SET {o_} = ? WHERE id = ?", old_value(tag), rid)
+                elif kind == 1:
+                    ex(db, f"UPDATE {t_} SET {n_} = ? WHERE id = ?", new_value(tag), rid)
+                elif kind == 2:  # both sides, disagreeing: old wins (no stage recorded)
+                    ex(db, f"UPDATE {t_} SET {o_} = ?, {n_} = ? WHERE id = ?",
+                       old_value(tag), new_value(tag + 1), rid)
+                else:  # a bulk statement over a range
+                    ex(db, f"UPDATE {t_} SET {o_} = ? WHERE id >= ? AND id < ?",
+                       old_value(tag), lo, lo + 5)
         except BaseException as exc:  # noqa: BLE001 -- reported by the main thread
             errors.append(exc)
 
@@ -164,11 +183,12 @@ def test_mixed_concurrent_writers_leave_every_row_consistent(db: Database) -> No
     for t in threads:
         t.join()
     assert errors == []
-    final = rows(db, "users", "full_name", "display_name")
+    final = rows(db, table, old, new)
     assert len(final) == n_rows
-    for rid, (old, new) in final.items():
-        assert old == new, f"row {rid}: {old!r} != {new!r}"
-        assert old in written[rid], f"row {rid}: {old!r} was never written"
+    for rid, (o, n) in final.items():
+        assert consistent(o, n), f"row {rid}: {o!r} / {n!r}"
+        assert any(o == pytest.approx(w) for w in written[rid]), \
+            f"row {rid}: {o!r} was never written"
 
 
 # -- install, status, drift, uninstall ---------------------------------------------------
