@@ -12,6 +12,8 @@ Hierarchy::
     DualwriteError
     ├── ConfigurationError        bad URL, missing driver, unreadable spec file
     ├── DatabaseError             the database failed or could not be reached
+    │   └── TriggerError          mirror triggers could not be installed / used
+    │       └── ForeignTriggerError   a same-name object dualwrite did not create
     ├── SpecError                 a spec is invalid (on its own or against the live schema)
     │   ├── UnknownTableError
     │   ├── UnknownColumnError
@@ -41,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseError",
     "DualwriteError",
+    "ForeignTriggerError",
     "IncompatibleTypesError",
     "MigrationNotFoundError",
     "NoUsableKeyError",
@@ -49,6 +52,7 @@ __all__ = [
     "StateError",
     "StateNotInitializedError",
     "TransformMismatchError",
+    "TriggerError",
     "TransitionRefused",
     "UnknownColumnError",
     "UnknownTableError",
@@ -220,3 +224,20 @@ class BackfillAborted(BackfillError):
         super().__init__(message, key=key, direction=direction, hint=hint)
         self.signal = signal
         self.value = value
+
+class TriggerError(DatabaseError):
+    """Mirror triggers could not be installed, replaced or dropped, or their SQL transform
+    fails on the table's data. ``objects`` names the triggers/functions concerned."""
+
+    def __init__(self, message: str, *, key: str, table: str | None = None,
+                 objects: list[str] | None = None, hint: str | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint, cause=cause)
+        self.key = key
+        self.table = table
+        self.objects = objects or []
+
+
+class ForeignTriggerError(TriggerError):
+    """An object with the name of a dualwrite trigger or function exists but dualwrite did
+    not create it (no marker). dualwrite never replaces or drops it."""
