@@ -22,8 +22,10 @@ Hierarchy::
     │   ├── StateNotInitializedError
     │   ├── MigrationNotFoundError
     │   └── SpecChangedError
-    └── TransitionRefused         exit code 3
-        └── ConcurrentTransitionError
+    ├── TransitionRefused         exit code 3
+    │   └── ConcurrentTransitionError
+    ├── DdlLockTimeout            (a DatabaseError) a DDL step kept timing out on its lock
+    └── OnlineDdlRefused          exit code 3: the step would rebuild or lock the table
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ __all__ = [
     "ConcurrentTransitionError",
     "ConfigurationError",
     "DatabaseError",
+    "DdlLockTimeout",
     "DualwriteError",
     "IncompatibleTypesError",
     "MigrationNotFoundError",
     "NoUsableKeyError",
+    "OnlineDdlRefused",
     "SpecChangedError",
     "SpecError",
     "StateError",
@@ -179,3 +183,35 @@ class TransitionRefused(DualwriteError):
 
 class ConcurrentTransitionError(TransitionRefused):
     """Another process changed the migration's stage first (compare-and-set lost)."""
+
+
+class DdlLockTimeout(DatabaseError):
+    """A DDL step gave up: every attempt timed out waiting for its table lock.
+
+    Nothing of that step was applied; steps before it stay done (rerunning resumes).
+    """
+
+    def __init__(self, message: str, *, key: str, table: str, step: str, attempts: int,
+                 lock_timeout: float, hint: str | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint, cause=cause)
+        self.key = key
+        self.table = table
+        self.step = step
+        self.attempts = attempts
+        self.lock_timeout = lock_timeout
+
+
+class OnlineDdlRefused(DualwriteError):
+    """A DDL step cannot run online here (it would rebuild or lock the table); refused
+    unless forced. Nothing of that step was applied."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, key: str, table: str, step: str, reason: str,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.table = table
+        self.step = step
+        self.reason = reason

@@ -50,3 +50,27 @@ class SQLiteDialect(Dialect):
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
+
+    # -- ddl --
+    # SQLite has no online index build (CREATE INDEX locks the database for writes while it
+    # runs), no lock_timeout (busy_timeout bounds the wait for the database lock instead),
+    # and cannot add NOT NULL to an existing column without rebuilding the table.
+    _DEFAULT_BUSY_MS = 30000
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        return f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}", ()
+
+    def reset_lock_timeout(self) -> Query:
+        return f"PRAGMA busy_timeout = {self._DEFAULT_BUSY_MS}", ()
+
+    def is_lock_timeout(self, exc: BaseException | None) -> bool:
+        return "database is locked" in str(exc) or "database table is locked" in str(exc)
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        s = schema or "main"
+        return (f"SELECT il.name, il.\"unique\", il.origin = 'pk', "
+                f"CASE WHEN il.origin = 'u' THEN il.name END, 1, il.partial = 0 AND ii.cid >= 0, "
+                f"ii.name, ii.seqno + 1, NULL, 'btree' "
+                f"FROM pragma_index_list({self.p}, {self.p}) il "
+                f"JOIN pragma_index_info(il.name, {self.p}) ii ORDER BY il.name, ii.seqno",
+                (table, s, s))
