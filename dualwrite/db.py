@@ -189,7 +189,7 @@ class Database:
         conn = self._connection()
         cur = conn.cursor()
         try:
-            cur.execute("BEGIN")
+            cur.execute(self.dialect.begin_sql)
             yield Transaction(cur, self)
             cur.execute("COMMIT")
         except BaseException as exc:
