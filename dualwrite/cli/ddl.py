@@ -1,16 +1,18 @@
-"""DDL commands: expand and contract (each step printed before it runs)."""
+"""DDL commands: expand and contract (each step printed before it runs), preflight, plan."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from dualwrite.cli.app import Ctx, json_option, main, reporting
+from dualwrite.cli.app import EXIT_REFUSED, Ctx, json_option, main, reporting
 from dualwrite.config import parse_duration
 from dualwrite.ddl import DdlEvent, DdlPlan, LockPolicy, OnlineDdl, StepOutcome
+from dualwrite.preflight import preflight as run_preflight
 
 __all__: list[str] = []
 
@@ -111,3 +113,35 @@ def contract(obj: Ctx, key: str, confirm: str | None, confidence_window: str | N
         window = parse_duration(confidence_window) if confidence_window is not None else None
         _report(*ddl.contract(key, confirm=confirm, confidence_window=window,
                               dry_run=dry_run), as_json)
+
+
+_MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL"}
+
+
+@main.command()
+@click.argument("key")
+@click.option("--long-transaction", default="60s", show_default=True, metavar="DURATION",
+              help="Report transactions open longer than this.")
+@json_option
+@click.pass_obj
+def preflight(obj: Ctx, key: str, long_transaction: str, as_json: bool) -> None:
+    """Check KEY before migrating: pass / warn / fail per check, with the fix.
+
+    Exits 3 when a check fails.
+    """
+    with reporting(as_json):
+        report = run_preflight(obj.migrator(), key,
+                               long_transaction=parse_duration(long_transaction))
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), default=str))
+        else:
+            click.echo(f"preflight {key} ({report.dialect}, table {report.table})")
+            for c in report.checks:
+                click.echo(f"  {_MARK[c.status.value]:4}  {c.name}: {c.detail}")
+                if c.fix and c.status.value != "pass":
+                    click.echo(f"        fix: {c.fix}")
+            failed = sum(c.status.value == "fail" for c in report.checks)
+            warned = sum(c.status.value == "warn" for c in report.checks)
+            click.echo(f"{failed} failed, {warned} warning(s)")
+        if not report.ok:
+            sys.exit(EXIT_REFUSED)

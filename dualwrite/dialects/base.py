@@ -493,3 +493,40 @@ class Dialect:
         """Rows of (session id, seconds waiting, statement) of sessions waiting for a lock on
         the table (none where the server cannot tell)."""
         return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        """One row: the server's version string."""
+        raise NotImplementedError
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        """(feature, available, what it means for a migration) for a version string."""
+        return []
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        """One row: (estimated rows or NULL/negative when unknown, total bytes with indexes,
+        table bytes)."""
+        raise NotImplementedError
+
+    def count_rows(self, spec: MigrationSpec) -> Query:
+        """One row: the exact row count (used when the catalog has no estimate)."""
+        return f"SELECT count(*) FROM {self.spec_table(spec)}", ()
+
+    def lock_holders(self, table: str, schema: str | None) -> Query:
+        """Rows of (session id, seconds in transaction, lock mode, statement) of other
+        sessions holding a lock on the table (none where the server cannot tell)."""
+        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        """Rows of (session id, seconds, state, statement) of other sessions' transactions
+        open for at least ``min_seconds``."""
+        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
+
+    def replication_status(self) -> Query:
+        """One row: (replicas connected, worst replay lag in seconds or NULL, whether this
+        server is itself a replica / read-only)."""
+        return "SELECT 0, NULL, 0", ()
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        """Rows of (trigger name, timing and event) on the table."""
+        raise NotImplementedError

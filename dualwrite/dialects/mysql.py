@@ -7,6 +7,7 @@ as ``DATETIME(6)`` holding UTC.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -164,3 +165,53 @@ class MySQLDialect(Dialect):
                 f"WHERE db = COALESCE({self.p}, DATABASE()) AND state LIKE 'Waiting for table%%' "
                 f"AND info LIKE {self.p} ORDER BY time DESC",
                 (schema, f"%{table}%"))
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        return "SELECT VERSION()", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        nums = tuple(int(x) for x in re.findall(r"\d+", version.split("-", maxsplit=1)[0])[:3])
+        if "mariadb" in version.lower():
+            return [
+                ("ALGORITHM=INSTANT ADD COLUMN", nums >= (10, 3),
+                 "MariaDB 10.3+ adds a column without rebuilding the table"),
+                ("ALGORITHM=INSTANT DROP COLUMN", nums >= (10, 4),
+                 "MariaDB 10.4+ drops a column without rebuilding the table"),
+                ("online index build (INPLACE, LOCK=NONE)", True,
+                 "indexes build while writes continue"),
+            ]
+        return [
+            ("ALGORITHM=INSTANT ADD COLUMN", nums >= (8, 0, 12),
+             "MySQL 8.0.12+ adds a column without rebuilding the table"),
+            ("ALGORITHM=INSTANT DROP COLUMN", nums >= (8, 0, 29),
+             "MySQL 8.0.29+ drops a column without rebuilding the table"),
+            ("online index build (INPLACE, LOCK=NONE)", True,
+             "indexes build while writes continue"),
+        ]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # table_rows is InnoDB's estimate (it can be off, and 0 before statistics exist).
+        return (f"SELECT CASE WHEN table_rows > 0 THEN table_rows END, "
+                f"data_length + index_length, data_length FROM information_schema.tables "
+                f"WHERE table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p}",
+                (schema, table))
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        # processlist.time is the time in the current state: for an idle transaction, the
+        # time since its last statement (a lower bound of its age).
+        return (f"SELECT t.trx_mysql_thread_id, p.time, t.trx_state, left(t.trx_query, 200) "
+                f"FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
+                f"ON p.id = t.trx_mysql_thread_id WHERE p.id <> CONNECTION_ID() "
+                f"AND p.time >= {self.p} ORDER BY p.time DESC LIMIT 20", (float(min_seconds),))
+
+    def replication_status(self) -> Query:
+        # A primary cannot see its replicas' lag; it sees them connected (binlog dump).
+        return ("SELECT count(*), NULL, @@read_only FROM information_schema.processlist "
+                "WHERE command LIKE 'Binlog Dump%%'", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT trigger_name, concat(action_timing, ' ', event_manipulation) "
+                f"FROM information_schema.triggers WHERE event_object_schema = "
+                f"COALESCE({self.p}, DATABASE()) AND event_object_table = {self.p} "
+                f"ORDER BY trigger_name", (schema, table))

@@ -128,3 +128,48 @@ class PostgresDialect(Dialect):
                 f"left(a.query, 200) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 f"WHERE NOT l.granted AND l.relation = to_regclass({self.p}) ORDER BY 2 DESC",
                 (self._regclass_arg(table, schema),))
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        return "SHOW server_version", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        major = int(version.split(".", maxsplit=1)[0].split(maxsplit=1)[0])
+        return [
+            ("fast ADD COLUMN with a default", major >= 11,
+             "PostgreSQL 11+ adds a column with a constant default without rewriting the table"),
+            ("SET NOT NULL from a validated CHECK", major >= 12,
+             "PostgreSQL 12+ skips the full scan of SET NOT NULL after VALIDATE CONSTRAINT"),
+            ("CREATE INDEX CONCURRENTLY, lock_timeout", major >= 9,
+             "indexes build without blocking writes; DDL waits are bounded"),
+        ]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # reltuples is -1 (14+) or 0 before the first VACUUM/ANALYZE: then count.
+        return (f"SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint END, "
+                f"pg_total_relation_size(c.oid), pg_relation_size(c.oid) FROM pg_class c "
+                f"WHERE c.oid = to_regclass({self.p})", (self._regclass_arg(table, schema),))
+
+    def lock_holders(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8, "
+                f"string_agg(DISTINCT l.mode, ', '), left(max(a.query), 200) "
+                f"FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                f"WHERE l.granted AND l.relation = to_regclass({self.p}) "
+                f"AND a.pid <> pg_backend_pid() GROUP BY a.pid, a.xact_start ORDER BY 2 DESC",
+                (self._regclass_arg(table, schema),))
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        return (f"SELECT pid, EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, state, "
+                f"left(query, 200) FROM pg_stat_activity WHERE datname = current_database() "
+                f"AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+                f"AND xact_start < clock_timestamp() - make_interval(secs => {self.p}) "
+                f"ORDER BY 2 DESC LIMIT 20", (float(min_seconds),))
+
+    def replication_status(self) -> Query:
+        return ("SELECT count(*), max(EXTRACT(EPOCH FROM replay_lag))::float8, "
+                "pg_is_in_recovery() FROM pg_stat_replication", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                f"WHERE tgrelid = to_regclass({self.p}) AND NOT tgisinternal ORDER BY tgname",
+                (self._regclass_arg(table, schema),))

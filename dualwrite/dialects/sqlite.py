@@ -80,3 +80,22 @@ class SQLiteDialect(Dialect):
                 f"FROM pragma_index_list({self.p}, {self.p}) il "
                 f"JOIN pragma_index_info(il.name, {self.p}) ii ORDER BY il.name, ii.seqno",
                 (table, s, s))
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        return "SELECT sqlite_version()", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        nums = tuple(int(x) for x in version.split(".")[:3])
+        return [("ALTER TABLE DROP COLUMN", nums >= (3, 35),
+                 "SQLite 3.35+ can drop the old column in contract")]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # No catalog estimate and no per-table size without dbstat: the exact count, and
+        # the size of the whole database file.
+        return ("SELECT NULL, (SELECT page_count * page_size FROM pragma_page_count(), "
+                "pragma_page_size()), NULL", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT name, sql FROM {self.quote(schema or 'main')}.sqlite_master "
+                f"WHERE type = 'trigger' AND tbl_name = {self.p} ORDER BY name", (table,))
