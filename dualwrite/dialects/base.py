@@ -6,15 +6,18 @@ This package is the only place dualwrite builds SQL text. Every identifier goes 
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from dualwrite.errors import SpecError
 from dualwrite.spec import MigrationSpec
 
-__all__ = ["Dialect", "Query"]
+__all__ = ["TRIGGER_MARKER_RE", "Dialect", "Query", "TriggerObject", "TriggerTarget",
+           "trigger_marker"]
 
 #: A SQL statement and its parameters.
 Query = tuple[str, tuple[Any, ...]]
@@ -719,3 +722,338 @@ class Dialect:
     def health_threads_running(self) -> Query | None:
         """One row whose last value is the number of threads running a statement."""
         return None
+
+    # -- triggers -----------------------------------------------------------------------
+    # Mirror triggers (trigger mode). Every object carries a marker comment
+    # ``/* dualwrite:KEY:HASH */`` where HASH is a digest of its rendered SQL, so that the
+    # installer can tell its own objects (current or outdated) from foreign ones and see a
+    # manual change (the catalog text no longer matches the rendering).
+
+    #: Whether the trigger DDL runs inside the transaction (PostgreSQL, SQLite) or commits
+    #: on its own (MySQL/MariaDB).
+    transactional_ddl: ClassVar[bool] = True
+
+    def literal(self, text: str) -> str:
+        """A SQL string literal (for DDL text, where no parameter can be bound)."""
+        return "'" + text.replace("'", "''") + "'"
+
+    def trigger_name(self, spec: MigrationSpec, suffix: str = "") -> str:
+        """``dualwrite_<key><suffix>``, cut to the identifier limit with a hash of the full
+        name appended when it is too long (so two long keys never share a name)."""
+        name = f"dualwrite_{spec.key}{suffix}"
+        if self.identifier_length(name) <= self.max_identifier_length:
+            return name
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        room = self.max_identifier_length - len(suffix) - len(digest) - 1
+        head = name[:room]
+        while self.identifier_length(head) > room:
+            head = head[:-1]
+        return f"{head}_{digest}{suffix}"
+
+    def _raw(self) -> Dialect:
+        """This dialect rendering SQL for DDL (no ``%`` escaping: nothing is bound)."""
+        return type(self)("qmark")
+
+    def _row(self, spec: MigrationSpec, columns: Sequence[str], prefix: str | None,
+             alias: str) -> dict[str, str]:
+        pre = f"{prefix}." if prefix else ""
+        vals = {c: pre + self.quote(c) for c in columns}
+        if len(columns) == 1:
+            vals[alias] = pre + self.quote(columns[0])
+        return vals
+
+    def _all_null(self, columns: Sequence[str], prefix: str | None) -> str:
+        pre = f"{prefix}." if prefix else ""
+        return " AND ".join(f"{pre}{self.quote(c)} IS NULL" for c in columns)
+
+    def _any_set(self, columns: Sequence[str], prefix: str | None) -> str:
+        pre = f"{prefix}." if prefix else ""
+        return " OR ".join(f"{pre}{self.quote(c)} IS NOT NULL" for c in columns)
+
+    def _distinct(self, a: str, b: str) -> str:
+        """Null-safe "a differs from b"."""
+        return f"{a} IS DISTINCT FROM {b}"
+
+    def _any_changed(self, columns: Sequence[str]) -> str:
+        return " OR ".join(self._distinct(f"NEW.{self.quote(c)}", f"OLD.{self.quote(c)}")
+                           for c in columns)
+
+    def trigger_forward(self, spec: MigrationSpec, new_column: str, prefix: str | None) -> str:
+        """f(old) for ``new_column`` over the row ``prefix`` (``NEW`` or none), NULL for NULL."""
+        raw = self._raw()
+        f = raw.forward_expr(spec, new_column, self._row(spec, spec.old_columns, prefix, "old"))
+        return f"CASE WHEN {self._all_null(spec.old_columns, prefix)} THEN NULL ELSE {f} END"
+
+    def trigger_backward(self, spec: MigrationSpec, old_column: str, prefix: str | None) -> str:
+        """g(new) for ``old_column`` over the row ``prefix``, NULL when every new value is."""
+        raw = self._raw()
+        g = raw.backward_expr(spec, old_column, self._row(spec, spec.new_columns, prefix, "new"))
+        return f"CASE WHEN {self._all_null(spec.new_columns, prefix)} THEN NULL ELSE {g} END"
+
+    def _state_table(self, target: TriggerTarget) -> str:
+        return self.table("dualwrite_migrations", target.state_schema)
+
+    def trigger_new_wins(self, spec: MigrationSpec, target: TriggerTarget) -> str:
+        """True when the migration's recorded stage makes the new side authoritative."""
+        stages = ", ".join(self.literal(s) for s in target.new_wins_stages)
+        return (f"COALESCE((SELECT m.stage IN ({stages}) FROM {self._state_table(target)} m "
+                f"WHERE m.migration_key = {self.literal(spec.key)}), FALSE)")
+
+    def trigger_error_hint(self, spec: MigrationSpec) -> str:
+        """The hint a failing transform reports from inside the trigger."""
+        return (f"the write was rolled back; fix the value written or the spec's SQL "
+                f"transform, then run: dualwrite triggers install {spec.key}")
+
+    def _finish(self, sql: str) -> Query:
+        """DDL text as a :data:`Query` (``%`` escaped for format-style drivers)."""
+        return self.literal_escape(sql), ()
+
+    def _objects(self, parts: Sequence[tuple[str, str, str, str,
+                                             Callable[[str], tuple[str, list[str]]],
+                                             list[str], bool]],
+                 key: str) -> list[TriggerObject]:
+        """Build objects from (name, kind, table, shape, render(marker) -> (definition,
+        create statements), drop statements, replaceable)."""
+        out = []
+        for name, kind, table, shape, render, drops, replaceable in parts:
+            _, draft = render(_MARKER_SLOT)
+            digest = hashlib.sha256("\n".join(draft).encode()).hexdigest()[:16]
+            marker = trigger_marker(key, digest)
+            definition, creates = render(marker)
+            out.append(TriggerObject(name=name, kind=kind, table=table, shape=shape,
+                                     definition=definition, digest=digest,
+                                     create=tuple(self._finish(c) for c in creates),
+                                     drop=tuple(self._finish(d) for d in drops),
+                                     replaceable=replaceable))
+        return out
+
+    def trigger_objects(self, spec: MigrationSpec, target: TriggerTarget) -> list[TriggerObject]:
+        """The objects that mirror writes for ``spec``, in creation order."""
+        raise NotImplementedError
+
+    def trigger_catalog(self, spec: MigrationSpec, target: TriggerTarget,
+                        objects: Sequence[TriggerObject]) -> Query:
+        """Rows of (name, kind, definition, shape) for every existing object named like one
+        of ``objects`` -- whoever created it."""
+        raise NotImplementedError
+
+    def default_schema(self) -> Query | None:
+        """One row: the connection's default schema (``None``: the database has none)."""
+        return None
+
+    def trigger_lock(self, spec: MigrationSpec, target: TriggerTarget, timeout_ms: int,
+                     exclusive: bool) -> list[Query]:
+        """Statements run first in the install/uninstall transaction: bound the lock wait and
+        take the table lock the DDL needs."""
+        return []
+
+    def trigger_unlock(self) -> list[Query]:
+        """Statements run last (also after a failure) to release what :meth:`trigger_lock`
+        took outside the transaction."""
+        return []
+
+    def trigger_preflight(self, spec: MigrationSpec, target: TriggerTarget, direction: str,
+                          limit: int) -> Query:
+        """Evaluate the trigger's forward (or backward) transforms on up to ``limit`` rows."""
+        if direction == "forward":
+            exprs = [self.trigger_forward(spec, c, None) for c in spec.new_columns]
+            where = self._any_set(spec.old_columns, None)
+        else:
+            exprs = [self.trigger_backward(spec, c, None) for c in spec.old_columns]
+            where = self._any_set(spec.new_columns, None)
+        sql = (f"SELECT {', '.join(exprs)} FROM {self.table(spec.table, target.schema)} "
+               f"WHERE {where} LIMIT {int(limit)}")
+        return self._finish(sql)
+
+    def preflight_warnings(self) -> Query | None:
+        """A query for the warnings the preflight raised (databases that warn instead of
+        failing a bad cast), or ``None``."""
+        return None
+
+    def is_lock_timeout(self, exc: BaseException | None) -> bool:
+        """Whether a driver error is a lock wait that gave up, or a deadlock: worth retrying."""
+        return False
+
+    # -- ddl --
+    #: How indexes are built without blocking writes: ``concurrently`` (PostgreSQL),
+    #: ``inplace`` (MySQL/MariaDB ALGORITHM=INPLACE, LOCK=NONE) or ``none`` (SQLite).
+    online_index: ClassVar[str] = "none"
+    #: Whether dropping a column also drops the indexes and constraints on it (else they
+    #: are dropped first, one by one).
+    drops_indexes_with_column: ClassVar[bool] = False
+    #: How a nullable column becomes NOT NULL online: ``check`` (PostgreSQL: CHECK NOT VALID,
+    #: VALIDATE, SET NOT NULL), ``modify`` (MySQL/MariaDB: MODIFY, a table rebuild) or
+    #: ``none`` (SQLite cannot, short of rebuilding the table).
+    not_null_method: ClassVar[str] = "none"
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        """Bound how long this session's next DDL statements wait for a table lock."""
+        raise NotImplementedError
+
+    def reset_lock_timeout(self) -> Query:
+        """Back to the server's default lock wait for this session."""
+        raise NotImplementedError
+
+    def lock_timeout_applied(self, seconds: float) -> float:
+        """The lock timeout the server really applies for ``seconds`` (rounding)."""
+        return seconds
+
+    def is_online_unsupported(self, exc: BaseException | None) -> bool:
+        """Whether a driver error means "this ALGORITHM/LOCK is not possible here"."""
+        return False
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        """Rows of (index name, unique, primary, constraint name or NULL, valid, plain,
+        column name or NULL, position, prefix length or NULL, method), one per key column,
+        ordered by index then position. ``plain``: no predicate and no expression."""
+        raise NotImplementedError
+
+    def check_constraints(self, table: str, schema: str | None) -> Query:
+        """Rows of (constraint name, validated) for the table's CHECK constraints."""
+        raise NotImplementedError
+
+    def add_column_online(self, spec: MigrationSpec, column: str, type_sql: str,
+                          algorithm: str | None) -> Query:
+        """Add a NULL column; ``algorithm`` is a MySQL ALGORITHM (None: server's choice)."""
+        return self.add_column(spec, column, type_sql)
+
+    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
+        """Drop a column (``algorithm`` as in :meth:`add_column_online`)."""
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN {self.quote(column)}", ())
+
+    def column_definition(self, type_sql: str, collation: str | None) -> str:
+        """A column's type as written in ALTER TABLE ... MODIFY (MySQL keeps the collation)."""
+        return type_sql
+
+    def _index_columns(self, columns: Sequence[tuple[str, int | None]]) -> str:
+        return ", ".join(self.quote(c) for c, _ in columns)
+
+    def create_index(self, spec: MigrationSpec, name: str,
+                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
+                     method: str, online: bool) -> Query:
+        """Create an index on ``columns`` ((name, prefix length)); ``online`` builds it
+        without blocking writes where the server can."""
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return (f"CREATE {kind} {self.quote(name)} ON {self.spec_table(spec)} "
+                f"({self._index_columns(columns)})", ())
+
+    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
+        """Drop an index if it exists (``online`` where the server can)."""
+        schema = f"{self.quote(spec.schema)}." if spec.schema else ""
+        return f"DROP INDEX IF EXISTS {schema}{self.quote(name)}", ()
+
+    def add_not_null_check(self, spec: MigrationSpec, column: str, name: str) -> Query:
+        """``CHECK (column IS NOT NULL) NOT VALID``: enforced for new rows, no scan."""
+        raise NotImplementedError
+
+    def validate_constraint(self, spec: MigrationSpec, name: str) -> Query:
+        """Check existing rows against a NOT VALID constraint (no write lock)."""
+        raise NotImplementedError
+
+    def drop_constraint(self, spec: MigrationSpec, name: str) -> Query:
+        """Drop a constraint if it exists."""
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP CONSTRAINT IF EXISTS "
+                f"{self.quote(name)}", ())
+
+    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                     algorithm: str | None) -> Query:
+        """Make a column NOT NULL (``type_sql``: its full type, for MySQL's MODIFY)."""
+        raise NotImplementedError
+
+    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                      algorithm: str | None) -> Query:
+        """Make a column nullable again."""
+        raise NotImplementedError
+
+    def add_unique_using_index(self, spec: MigrationSpec, name: str, index: str) -> Query:
+        """Turn a unique index into a named unique constraint."""
+        raise NotImplementedError
+
+    def lock_waits(self, table: str, schema: str | None) -> Query:
+        """Rows of (session id, seconds waiting, statement) of sessions waiting for a lock on
+        the table (none where the server cannot tell)."""
+        return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        """One row: the server's version string."""
+        raise NotImplementedError
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        """(feature, available, what it means for a migration) for a version string."""
+        return []
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        """One row: (estimated rows or NULL/negative when unknown, total bytes with indexes,
+        table bytes)."""
+        raise NotImplementedError
+
+    def count_rows(self, spec: MigrationSpec) -> Query:
+        """One row: the exact row count (used when the catalog has no estimate)."""
+        return f"SELECT count(*) FROM {self.spec_table(spec)}", ()
+
+    def lock_holders(self, table: str, schema: str | None) -> Query:
+        """Rows of (session id, seconds in transaction, lock mode, statement) of other
+        sessions holding a lock on the table (none where the server cannot tell)."""
+        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        """Rows of (session id, seconds, state, statement) of other sessions' transactions
+        open for at least ``min_seconds``."""
+        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
+
+    def replication_status(self) -> Query:
+        """One row: (replicas connected, worst replay lag in seconds or NULL, whether this
+        server is itself a replica / read-only)."""
+        return "SELECT 0, NULL, 0", ()
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        """Rows of (trigger name, timing and event) on the table."""
+        raise NotImplementedError
+
+
+# -- triggers ---------------------------------------------------------------------------
+
+#: ``/* dualwrite:KEY:HASH */``: marks an object dualwrite created for migration KEY.
+TRIGGER_MARKER_RE = re.compile(r"/\* dualwrite:(?P<key>[A-Za-z0-9][A-Za-z0-9_.\-]*):"
+                               r"(?P<digest>[0-9a-f]{16}) \*/")
+_MARKER_SLOT = "/* dualwrite:marker */"
+
+
+def trigger_marker(key: str, digest: str) -> str:
+    """The marker comment of an object created for migration ``key``."""
+    return f"/* dualwrite:{key}:{digest} */"
+
+
+@dataclass(frozen=True)
+class TriggerTarget:
+    """Where a migration's triggers go, resolved against the live database."""
+
+    #: The table's schema (spec.schema, else the connection's default; ``None`` on SQLite).
+    schema: str | None
+    #: The schema holding ``dualwrite_migrations`` (the connection's default).
+    state_schema: str | None
+    #: The table's key (primary key or NOT NULL unique key), to find a row again.
+    key_columns: tuple[str, ...]
+    #: Stages in which the new side wins when a write changes both sides.
+    new_wins_stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TriggerObject:
+    """One database object (function or trigger) dualwrite creates for a migration."""
+
+    name: str
+    kind: str
+    #: The table it belongs to (triggers) or ``""`` (functions).
+    table: str
+    #: What the catalog reports about it besides its text (timing, event, enabled, ...).
+    shape: str
+    #: Its text as the catalog gives it back, marker included.
+    definition: str
+    #: Digest of the rendered SQL (what the marker carries).
+    digest: str
+    create: tuple[Query, ...]
+    drop: tuple[Query, ...]
+    #: Whether ``create`` replaces an existing version in place (no drop needed).
+    replaceable: bool
