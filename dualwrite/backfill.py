@@ -243,11 +243,33 @@ class _Walker:
         self.direction = direction
         self.sql = sql
         self.source, self.targets = _transform_targets(spec, direction)
+        #: For a dense single integer key: (first key, rows per key value). Batches are
+        #: then cut by arithmetic on the key instead of an index scan to find their end.
+        self.dense: tuple[int, float] | None = None
+
+    def use_dense_steps(self, run: BackfillRun) -> None:
+        """Cut batches by key arithmetic when the run's key is one integer column whose
+        values are at least half used (a unique integer key holds at most one row per
+        value, so a batch never exceeds twice its size)."""
+        lo, hi = run.range_lo, run.range_hi
+        if len(self.key) != 1 or lo is None or hi is None or not all(
+                isinstance(v[0], int) and not isinstance(v[0], bool) for v in (lo, hi)):
+            return
+        density = run.rows_estimate / (hi[0] - lo[0] + 1)
+        if density >= 0.5:
+            self.dense = (lo[0], min(density, 1.0))
 
     def batch_end(self, tx: Transaction, lo: Sequence[Any] | None, hi: Sequence[Any] | None,
                   size: int) -> tuple[tuple[Any, ...] | None, int | None]:
         """The key ``size`` rows after ``lo`` (or ``hi``/``None`` past the end) and, for a
-        full batch, ``size``."""
+        full batch, its row count (estimated from the key's density on dense keys)."""
+        if self.dense is not None and hi is not None:
+            first, density = self.dense
+            start = int(lo[0]) if lo is not None else first - 1
+            end = start + max(1, int(size / density))
+            if end >= int(hi[0]):
+                return tuple(hi), None
+            return (end,), round((end - start) * density)
         row = tx.fetchone(self.d.backfill_key_at(self.spec, self.key, lo, hi, size - 1))
         if row is None:
             return (tuple(hi) if hi is not None else None), None
@@ -481,6 +503,7 @@ class Backfill:
                                        settings)
         run = self.store.run()
         assert run is not None
+        walker.use_dense_steps(run)
         parts = self.store.parts()
         self._total = max(run.rows_estimate, sum(p.rows_done for p in parts))
         self._done_before = sum(p.rows_done for p in parts)

@@ -331,3 +331,39 @@ def test_status_json_shows_a_dead_worker(db: Database) -> None:
     st = json.loads(json.dumps(backfill_status(db, UPPER_SQL.key), default=str))
     assert st["parts"][0]["health"] == "dead" and st["parts"][0]["lease_owner"] == \
         "crashed-pod/0"
+
+
+def test_cli_controls_status_and_errors(db: Database, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    from dualwrite.cli.app import run_embedded
+
+    ready(db, UPPER_SQL, 30)
+    key, specs = UPPER_SQL.key, [UPPER_SQL]
+    assert run_embedded(["backfill", "pause", key], db, specs) == 1
+    assert "no forward backfill" in capsys.readouterr().err
+    assert run_embedded(["backfill", key, "--dry-run", "--json"], db, specs) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["rows_estimate"] == 30 and plan["transform"] == "sql"
+    store = BackfillStore(db, key, "forward")
+    store.create(UPPER_SQL.spec_hash(), ("id",), (1,), (30,), [], 30,
+                 {"batch_size": None, "sleep": 0, "max_rows_per_second": None})
+    assert store.claim(0, "gone-pod/0", 0.05)
+    time.sleep(0.2)
+    assert run_embedded(["backfill", "set", key, "--batch-size", "7", "--json"], db,
+                        specs) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["batch_size"] == 7
+    assert run_embedded(["backfill", "pause", key], db, specs) == 0
+    assert "pause (running -> paused)" in capsys.readouterr().out
+    assert run_embedded(["backfill", "status", key], db, specs) == 0
+    out = capsys.readouterr().out
+    assert "paused" in out and "dead" in out and "gone-pod/0" in out
+    assert "signal replica_lag: unavailable" in out
+    assert run_embedded(["backfill", "resume", key], db, specs) == 0
+    assert run_embedded(["backfill", key, "--json"], db, specs) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["finished"] and res["rows_done"] == 30
+    assert snapshot(db, "users") == expected_upper(db)
+    assert run_embedded(["verify", key], db, specs) == 0
+    assert "0 mismatching, 0 unbackfilled" in capsys.readouterr().out
+    assert run_embedded(["backfill", "cancel", key], db, specs) == 1
+    assert "has finished" in capsys.readouterr().err
