@@ -367,3 +367,41 @@ def test_cli_controls_status_and_errors(db: Database, capsys: pytest.CaptureFixt
     assert "0 mismatching, 0 unbackfilled" in capsys.readouterr().out
     assert run_embedded(["backfill", "cancel", key], db, specs) == 1
     assert "has finished" in capsys.readouterr().err
+
+
+@pytest.mark.postgresql
+def test_postgres_vacuum_on_the_table_holds_the_backfill(servers: Any, tmp_path: Any) -> None:
+    import psycopg
+
+    from tests.conftest import isolated_url
+
+    with isolated_url(servers, "postgresql", tmp_path) as url:
+        db = Database.from_url(url)
+        ready(db, UPPER_SQL, 3000)
+        db.execute(("UPDATE users SET full_name = full_name", ()))  # dead tuples to vacuum
+        vacuuming = threading.Event()
+
+        def slow_vacuum() -> None:
+            # a real VACUUM, slowed by its cost delay and stopped by a statement timeout
+            with psycopg.connect("postgresql://" + url.split("://", 1)[1],
+                                 autocommit=True) as conn:
+                conn.execute("SET vacuum_cost_delay = 100")
+                conn.execute("SET vacuum_cost_limit = 1")
+                conn.execute("SET statement_timeout = 2500")
+                vacuuming.set()
+                try:
+                    conn.execute("VACUUM users")
+                except psycopg.errors.QueryCanceled:
+                    pass
+
+        t = threading.Thread(target=slow_vacuum)
+        t.start()
+        vacuuming.wait(5)
+        wait_for(lambda: (db.fetchone(db.dialect.health_vacuum(UPPER_SQL)) or (0,))[0] >= 1)
+        th = HealthThresholds(max_replica_lag=None, max_batch_over_target=None,
+                              max_wal_bytes_per_second=None, max_lock_waiters=None)
+        res = Backfill(db, UPPER_SQL, BackfillOptions(health=th, hold_interval=0.2)).run()
+        t.join()
+        assert res.finished and res.holds.get("vacuum", 0) > 0
+        assert snapshot(db, "users") == expected_upper(db)
+        db.close()
