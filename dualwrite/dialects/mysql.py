@@ -69,3 +69,8 @@ class MySQLDialect(Dialect):
                 f"ON DUPLICATE KEY UPDATE stage = VALUES(stage), "
                 f"heartbeat_at = VALUES(heartbeat_at), version = VALUES(version)",
                 (instance_id, key, host, pid, version, stage, t, t))
+
+    # -- orm adapters --
+    # Single-table UPDATE assignments are evaluated left to right on MySQL 8 and MariaDB
+    # (unless MariaDB's SIMULTANEOUS_ASSIGNMENT sql_mode): a later SET sees earlier ones.
+    update_assigns_in_order: ClassVar[bool] = True
