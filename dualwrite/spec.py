@@ -242,8 +242,8 @@ class ChangeColumnType(MigrationSpec):
             if sql is None and fn is None:
                 raise SpecError(f"migration {self.key!r}: no {direction} transform",
                                 key=self.key, table=self.table, column=self.new,
-                                hint=f"give {direction}_sql_template (SQL) and/or "
-                                     f"{direction}_fn (Python)")
+                                hint=f"give {direction}_sql= (an SQL template) and/or "
+                                     f"{direction}= (a Python callable)")
         object.__setattr__(self, "forward_sql", _freeze_template(self.forward_sql))
         object.__setattr__(self, "backward_sql",
                            _freeze_template(self.backward_sql))

@@ -49,6 +49,8 @@ class Dialect:
     max_identifier_length: ClassVar[int] = 63
     quote_char: ClassVar[str] = '"'
     identifier_unit: ClassVar[str] = "bytes"
+    #: How a transaction starts (SQLite takes the write lock up front: see sqlite.py).
+    begin_sql: ClassVar[str] = "BEGIN"
     # state-table column types
     t_key: ClassVar[str] = "VARCHAR(191)"
     t_text: ClassVar[str] = "TEXT"
@@ -173,6 +175,53 @@ class Dialect:
         sql = (f"SELECT {', '.join(olds + fwd + back)} FROM {self.spec_table(spec)} "
                f"WHERE {where} LIMIT {int(limit)}")
         return sql, ()
+
+    # -- rows (the simulated application of dualwrite.simulate) ------------------------
+    def insert_row(self, spec: MigrationSpec, columns: Sequence[str],
+                   values: Sequence[Any]) -> Query:
+        """INSERT one row of the spec's table."""
+        return (f"INSERT INTO {self.spec_table(spec)} ({', '.join(map(self.quote, columns))}) "
+                f"VALUES ({self._ph(len(columns))})", tuple(values))
+
+    def update_row(self, spec: MigrationSpec, key_column: str, key: Any,
+                   columns: Sequence[str], values: Sequence[Any]) -> Query:
+        """UPDATE the listed columns of one row, found by ``key_column = key``."""
+        sets = ", ".join(f"{self.quote(c)} = {self.p}" for c in columns)
+        return (f"UPDATE {self.spec_table(spec)} SET {sets} "
+                f"WHERE {self.quote(key_column)} = {self.p}", (*values, key))
+
+    def select_row(self, spec: MigrationSpec, key_column: str, key: Any,
+                   expressions: Sequence[str]) -> Query:
+        """SELECT SQL ``expressions`` (already rendered) of one row."""
+        return (f"SELECT {', '.join(expressions)} FROM {self.spec_table(spec)} "
+                f"WHERE {self.quote(key_column)} = {self.p}", (key,))
+
+    def insert_rows(self, spec: MigrationSpec, columns: Sequence[str], rows: int,
+                    values: Sequence[Any]) -> Query:
+        """INSERT ``rows`` rows at once; ``values`` holds them row after row."""
+        one = f"({self._ph(len(columns))})"
+        return (f"INSERT INTO {self.spec_table(spec)} ({', '.join(map(self.quote, columns))}) "
+                f"VALUES {', '.join([one] * rows)}", tuple(values))
+
+    def create_table(self, table: str, columns: Sequence[tuple[str, str]],
+                     primary_key: str, schema: str | None = None) -> Query:
+        """CREATE TABLE with ``(name, SQL type)`` columns and a one-column primary key."""
+        cols = ", ".join(f"{self.quote(n)} {t}" for n, t in columns)
+        return (f"CREATE TABLE {self.table(table, schema)} ({cols}, "
+                f"PRIMARY KEY ({self.quote(primary_key)}))", ())
+
+    def drop_table(self, table: str, schema: str | None = None) -> Query:
+        """DROP TABLE IF EXISTS."""
+        return f"DROP TABLE IF EXISTS {self.table(table, schema)}", ()
+
+    def concurrent_access(self) -> list[Query]:
+        """Statements that let readers and writers of a database file work side by side
+        (SQLite: the WAL journal, a persistent property of the file). Empty elsewhere."""
+        return []
+
+    def max_key(self, spec: MigrationSpec, key_column: str) -> Query:
+        """The largest value of ``key_column`` (NULL on an empty table)."""
+        return f"SELECT MAX({self.quote(key_column)}) FROM {self.spec_table(spec)}", ()
 
     # -- introspection ----------------------------------------------------------------
     def type_family(self, type_name: str) -> str:
@@ -305,8 +354,14 @@ class Dialect:
 
     def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
                      stage: str, now: datetime) -> Query:
-        """Register or refresh one instance's heartbeat for one migration."""
-        raise NotImplementedError
+        """Register or refresh one instance's heartbeat for one migration (ON CONFLICT form)."""
+        t = self.to_db_time(now)
+        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
+                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
+                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
+                f"stage = excluded.stage, heartbeat_at = excluded.heartbeat_at, "
+                f"version = excluded.version",
+                (instance_id, key, host, pid, version, stage, t, t))
 
     def select_fleet(self, key: str) -> Query:
         """Rows of (instance_id, host, pid, version, stage, started_at, heartbeat_at)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
 from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
@@ -48,12 +47,3 @@ class PostgresDialect(Dialect):
         return (f"SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
                 f"AND tablename IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
-    def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
-                     stage: str, now: datetime) -> Query:
-        t = self.to_db_time(now)
-        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
-                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
-                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
-                f"stage = EXCLUDED.stage, heartbeat_at = EXCLUDED.heartbeat_at, "
-                f"version = EXCLUDED.version",
-                (instance_id, key, host, pid, version, stage, t, t))

@@ -14,6 +14,10 @@ class SQLiteDialect(Dialect):
     """SQLite 3.35+. Times are stored as ISO-8601 UTC text."""
 
     name: ClassVar[str] = "sqlite"
+    #: A deferred BEGIN that reads and then writes can fail at once with "database is
+    #: locked" when another connection writes (the busy handler is not called on a lock
+    #: upgrade); taking the write lock up front makes concurrent writers wait instead.
+    begin_sql: ClassVar[str] = "BEGIN IMMEDIATE"
     max_identifier_length: ClassVar[int] = 1024
     t_key: ClassVar[str] = "TEXT"
     t_time: ClassVar[str] = "TEXT"
@@ -25,6 +29,9 @@ class SQLiteDialect(Dialect):
 
     def to_db_time(self, value: datetime) -> Any:
         return value.astimezone(UTC).isoformat()
+
+    def concurrent_access(self) -> list[Query]:
+        return [("PRAGMA journal_mode = WAL", ())]
 
     def table_exists(self, table: str, schema: str | None) -> Query:
         return (f"SELECT count(*) FROM pragma_table_info({self.p}, {self.p})",
@@ -49,13 +56,3 @@ class SQLiteDialect(Dialect):
     def state_tables_present(self) -> Query:
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
-
-    def upsert_fleet(self, instance_id: str, key: str, host: str, pid: int, version: str,
-                     stage: str, now: datetime) -> Query:
-        t = self.to_db_time(now)
-        return (f"INSERT INTO dualwrite_fleet (instance_id, migration_key, host, pid, version, "
-                f"stage, started_at, heartbeat_at) VALUES ({self._ph(8)}) "
-                f"ON CONFLICT (instance_id, migration_key) DO UPDATE SET "
-                f"stage = excluded.stage, heartbeat_at = excluded.heartbeat_at, "
-                f"version = excluded.version",
-                (instance_id, key, host, pid, version, stage, t, t))
