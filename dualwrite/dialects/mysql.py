@@ -364,3 +364,8 @@ END"""
                 f"FROM information_schema.triggers WHERE event_object_schema = "
                 f"COALESCE({self.p}, DATABASE()) AND event_object_table = {self.p} "
                 f"ORDER BY trigger_name", (schema, table))
+
+    # -- orm adapters --
+    # Single-table UPDATE assignments are evaluated left to right on MySQL 8 and MariaDB
+    # (unless MariaDB's SIMULTANEOUS_ASSIGNMENT sql_mode): a later SET sees earlier ones.
+    update_assigns_in_order: ClassVar[bool] = True
