@@ -7,7 +7,7 @@ This package is the only place dualwrite builds SQL text. Every identifier goes 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -20,6 +20,7 @@ __all__ = ["Dialect", "Query"]
 Query = tuple[str, tuple[Any, ...]]
 
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WRITE_RE = re.compile(r"\b(INSERT|UPDATE|REPLACE|MERGE)\b", re.IGNORECASE)
 
 #: (pattern, family) checked in order against the lower-cased type name.
 _TYPE_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -342,3 +343,56 @@ class Dialect:
                 f"unbackfilled FROM dualwrite_verify WHERE migration_key = {self.p} "
                 f"AND direction = {self.p} AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
                 (key, direction))
+
+    # -- orm adapters --
+    #: Whether an UPDATE's SET assignments see the values assigned before them in the same
+    #: statement (MySQL/MariaDB: left to right) rather than the row as it was (standard SQL).
+    update_assigns_in_order: ClassVar[bool] = False
+
+    def template_parts(self, spec: MigrationSpec, template: str,
+                       names: Collection[str]) -> tuple[list[str], list[str]]:
+        """Split a transform template for an ORM that substitutes its own expressions.
+
+        Returns ``(segments, placeholders)`` with ``len(segments) == len(placeholders) + 1``:
+        the SQL is ``segments[0] + expr(placeholders[0]) + segments[1] + ...``, wrapped in
+        parentheses as :meth:`render_template` does. Segments are raw SQL (no ``%``
+        escaping: the ORM's compiler escapes for its paramstyle). An unknown placeholder is
+        a :class:`SpecError` naming the valid ones.
+        """
+        segments: list[str] = []
+        placeholders: list[str] = []
+        pos = 0
+        for m in _PLACEHOLDER_RE.finditer(template):
+            name = m.group(1)
+            if name not in names:
+                raise SpecError(f"migration {spec.key!r}: unknown placeholder {{{name}}} in SQL "
+                                f"transform {template!r}", key=spec.key, table=spec.table,
+                                hint="valid placeholders: " +
+                                     ", ".join("{" + k + "}" for k in sorted(names)))
+            segments.append(template[pos:m.start()])
+            placeholders.append(name)
+            pos = m.end()
+        segments.append(template[pos:])
+        segments[0] = "(" + segments[0]
+        segments[-1] += ")"
+        return segments, placeholders
+
+    def writes_columns(self, sql: str, table: str, columns: Collection[str]) -> list[str]:
+        """Which of ``columns`` of ``table`` a raw SQL write (INSERT/UPDATE/REPLACE/MERGE)
+        may touch: the names appear in the text, bare or quoted (case-insensitive).
+        Empty for a statement that is not a write or does not name ``table``. A heuristic
+        for warnings, never for routing."""
+        if not _WRITE_RE.search(sql) or not self._mentions(sql, table):
+            return []
+        return [c for c in columns if self._mentions(sql, c)]
+
+    def _mentions(self, sql: str, name: str) -> bool:
+        q = re.escape(self.quote_char)
+        pattern = rf"(?<![\w$]){re.escape(name)}(?![\w$])|{q}{re.escape(name)}{q}"
+        return re.search(pattern, sql, re.IGNORECASE) is not None
+
+    # -- django adapter --
+    #: Whether the SET assignments of one UPDATE see the values assigned before them in the
+    #: same statement (MySQL/MariaDB evaluate them left to right; standard SQL, PostgreSQL
+    #: and SQLite compute every assignment from the row as it was).
+    update_assignments_in_order: ClassVar[bool] = False

@@ -69,3 +69,7 @@ class MySQLDialect(Dialect):
                 f"ON DUPLICATE KEY UPDATE stage = VALUES(stage), "
                 f"heartbeat_at = VALUES(heartbeat_at), version = VALUES(version)",
                 (instance_id, key, host, pid, version, stage, t, t))
+
+    # -- django adapter --
+    #: MySQL and MariaDB: "single-table UPDATE assignments are evaluated left to right".
+    update_assignments_in_order: ClassVar[bool] = True
