@@ -176,6 +176,53 @@ class Dialect:
                f"WHERE {where} LIMIT {int(limit)}")
         return sql, ()
 
+    # -- rows (the simulated application of dualwrite.simulate) ------------------------
+    def insert_row(self, spec: MigrationSpec, columns: Sequence[str],
+                   values: Sequence[Any]) -> Query:
+        """INSERT one row of the spec's table."""
+        return (f"INSERT INTO {self.spec_table(spec)} ({', '.join(map(self.quote, columns))}) "
+                f"VALUES ({self._ph(len(columns))})", tuple(values))
+
+    def update_row(self, spec: MigrationSpec, key_column: str, key: Any,
+                   columns: Sequence[str], values: Sequence[Any]) -> Query:
+        """UPDATE the listed columns of one row, found by ``key_column = key``."""
+        sets = ", ".join(f"{self.quote(c)} = {self.p}" for c in columns)
+        return (f"UPDATE {self.spec_table(spec)} SET {sets} "
+                f"WHERE {self.quote(key_column)} = {self.p}", (*values, key))
+
+    def select_row(self, spec: MigrationSpec, key_column: str, key: Any,
+                   expressions: Sequence[str]) -> Query:
+        """SELECT SQL ``expressions`` (already rendered) of one row."""
+        return (f"SELECT {', '.join(expressions)} FROM {self.spec_table(spec)} "
+                f"WHERE {self.quote(key_column)} = {self.p}", (key,))
+
+    def insert_rows(self, spec: MigrationSpec, columns: Sequence[str], rows: int,
+                    values: Sequence[Any]) -> Query:
+        """INSERT ``rows`` rows at once; ``values`` holds them row after row."""
+        one = f"({self._ph(len(columns))})"
+        return (f"INSERT INTO {self.spec_table(spec)} ({', '.join(map(self.quote, columns))}) "
+                f"VALUES {', '.join([one] * rows)}", tuple(values))
+
+    def create_table(self, table: str, columns: Sequence[tuple[str, str]],
+                     primary_key: str, schema: str | None = None) -> Query:
+        """CREATE TABLE with ``(name, SQL type)`` columns and a one-column primary key."""
+        cols = ", ".join(f"{self.quote(n)} {t}" for n, t in columns)
+        return (f"CREATE TABLE {self.table(table, schema)} ({cols}, "
+                f"PRIMARY KEY ({self.quote(primary_key)}))", ())
+
+    def drop_table(self, table: str, schema: str | None = None) -> Query:
+        """DROP TABLE IF EXISTS."""
+        return f"DROP TABLE IF EXISTS {self.table(table, schema)}", ()
+
+    def concurrent_access(self) -> list[Query]:
+        """Statements that let readers and writers of a database file work side by side
+        (SQLite: the WAL journal, a persistent property of the file). Empty elsewhere."""
+        return []
+
+    def max_key(self, spec: MigrationSpec, key_column: str) -> Query:
+        """The largest value of ``key_column`` (NULL on an empty table)."""
+        return f"SELECT MAX({self.quote(key_column)}) FROM {self.spec_table(spec)}", ()
+
     # -- introspection ----------------------------------------------------------------
     def type_family(self, type_name: str) -> str:
         """A coarse family of a SQL type name (integer, text, numeric, datetime, ...)."""

@@ -30,6 +30,9 @@ class SQLiteDialect(Dialect):
     def to_db_time(self, value: datetime) -> Any:
         return value.astimezone(UTC).isoformat()
 
+    def concurrent_access(self) -> list[Query]:
+        return [("PRAGMA journal_mode = WAL", ())]
+
     def table_exists(self, table: str, schema: str | None) -> Query:
         return (f"SELECT count(*) FROM pragma_table_info({self.p}, {self.p})",
                 (table, schema or "main"))
@@ -53,4 +56,3 @@ class SQLiteDialect(Dialect):
     def state_tables_present(self) -> Query:
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
-

@@ -152,3 +152,22 @@ def test_introspection_binds_names() -> None:
 def test_add_column() -> None:
     assert PG.add_column(RENAME, "display_name", "text") == \
         ('ALTER TABLE "users" ADD COLUMN "display_name" text', ())
+
+
+def test_row_helpers_quote_and_parameterise() -> None:
+    from dualwrite.dialects import dialect_for
+    from dualwrite.spec import RenameColumn
+
+    spec = RenameColumn(key="k", table='we"ird', old="a b", new="select")
+    pg, my, lite = (dialect_for(n) for n in ("postgresql", "mysql", "sqlite"))
+    assert pg.insert_rows(spec, ["id", "a b"], 2, [1, "x", 2, "y"]) == (
+        'INSERT INTO "we""ird" ("id", "a b") VALUES (%s, %s), (%s, %s)', (1, "x", 2, "y"))
+    assert my.update_row(spec, "id", 5, ["select"], ["v"]) == (
+        "UPDATE `we\"ird` SET `select` = %s WHERE `id` = %s", ("v", 5))
+    assert lite.select_row(spec, "id", 5, ['"a b"']) == (
+        'SELECT "a b" FROM "we""ird" WHERE "id" = ?', (5,))
+    assert lite.create_table("t", [("id", "INTEGER"), ("v", "TEXT")], "id") == (
+        'CREATE TABLE "t" ("id" INTEGER, "v" TEXT, PRIMARY KEY ("id"))', ())
+    assert pg.drop_table("t", "s") == ('DROP TABLE IF EXISTS "s"."t"', ())
+    assert lite.concurrent_access() == [("PRAGMA journal_mode = WAL", ())]
+    assert pg.concurrent_access() == my.concurrent_access() == []
