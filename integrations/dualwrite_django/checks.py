@@ -32,8 +32,7 @@ def _triggers_available() -> bool:
 
 def _database_messages(bindings: list[Binding], databases: Any) -> list[CheckMessage]:
     out: list[CheckMessage] = []
-    aliases = list(databases) if databases is not None else list(connections)
-    for alias in aliases:
+    for alias in databases or ():  # like Django's own database checks: --database / migrate
         vendor = connections[alias].vendor
         if vendor not in SUPPORTED_VENDORS and bindings:
             out.append(Error(f"database {alias!r} is {vendor!r}, which dualwrite does not support",

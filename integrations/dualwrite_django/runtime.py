@@ -162,7 +162,7 @@ class Runtimes:
         self.settings = settings
         self._by_alias: dict[str, AliasRuntime] = {}
         self._lock = threading.Lock()
-        atexit.register(self.close)
+        self._atexit = False
 
     def __call__(self, alias: str) -> AliasRuntime:
         rt = self._by_alias.get(alias)
@@ -171,6 +171,9 @@ class Runtimes:
                 rt = self._by_alias.get(alias)
                 if rt is None:
                     rt = self._by_alias[alias] = AliasRuntime(alias, self.settings)
+                    if not self._atexit:
+                        atexit.register(self.close)
+                        self._atexit = True
         return rt
 
     def stage(self, alias: str, key: str) -> Stage:
@@ -187,6 +190,9 @@ class Runtimes:
         for rt in list(self._by_alias.values()):
             rt.close()
         self._by_alias.clear()
+        if self._atexit:
+            atexit.unregister(self.close)
+            self._atexit = False
 
     def all(self) -> list[AliasRuntime]:
         """The runtimes created so far."""

@@ -20,6 +20,8 @@ SETTINGS: dict[str, Any] = {
                     "NAME": f"{tempfile.mkdtemp(prefix='dw-django-')}/unused.db"},
         "postgresql": {"ENGINE": "django.db.backends.postgresql", "NAME": "unused"},
         "mysql": {"ENGINE": "django.db.backends.mysql", "NAME": "unused"},
+        # a database dualwrite does not support (for the system checks)
+        "other": {"ENGINE": "django.db.backends.dummy"},
     },
     "DATABASE_ROUTERS": ["tests.django.router.ActiveAliasRouter"],
     "ROOT_URLCONF": "tests.django.shop.urls",

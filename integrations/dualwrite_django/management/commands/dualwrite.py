@@ -49,14 +49,17 @@ class Command(BaseCommand):
     requires_system_checks: ClassVar[list[str]] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database", default="default",
+                            help="the Django database alias holding the migrated tables")
         parser.add_argument("args", nargs=argparse.REMAINDER,
                             help="a dualwrite command and its options")
 
-    def run(self, args: list[str]) -> int:
-        """Run the CLI with ``args``; its exit code."""
+    def run(self, args: list[str], alias: str = "default") -> int:
+        """Run the CLI with ``args`` (``--database ALIAS`` among them or given); its exit
+        code."""
         from django.conf import settings
 
-        alias, rest = split_database(list(args))
+        alias, rest = split_database(["--database", alias, *args])
         specs = list(load_settings(getattr(settings, "DUALWRITE", None)).specs)
         db = database_for(alias)
         try:
@@ -69,6 +72,6 @@ class Command(BaseCommand):
         sys.exit(self.run(argv[2:]))
 
     def handle(self, *args: Any, **options: Any) -> None:
-        code = self.run(list(args))
+        code = self.run(list(args), options.get("database") or "default")
         if code:
             raise CommandError(f"dualwrite exited with {code}", returncode=code)
