@@ -1,23 +1,28 @@
 """A dualwrite :class:`~dualwrite.db.Database` on a Django database alias.
 
-The state tables are read and written on connections of their own, opened by the alias's
-Django backend with the alias's settings (host, credentials, OPTIONS such as a PostgreSQL
-``search_path``), in autocommit: a stage change commits at once and never joins, commits or
-blocks the application's transaction.
+* :func:`database_for`: the state tables are read and written on connections of their own,
+  opened by the alias's Django backend with the alias's settings (host, credentials,
+  OPTIONS such as a PostgreSQL ``search_path``), in autocommit: a stage change commits at
+  once and never joins, commits or blocks the application's transaction.
+* :class:`JoinedDatabase`: the opposite, for migration operations: the statements run in
+  the Django connection's current transaction, so a recorded step commits or rolls back
+  with the DDL next to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.db import Error as DjangoDatabaseError
 from django.db import connections
 
-from dualwrite.db import Database
+from dualwrite.db import Database, Transaction
 from dualwrite.dialects import dialect_for
-from dualwrite.errors import ConfigurationError
+from dualwrite.errors import ConfigurationError, DatabaseError
 
-__all__ = ["SUPPORTED_VENDORS", "database_for", "dialect_name"]
+__all__ = ["SUPPORTED_VENDORS", "JoinedDatabase", "database_for", "dialect_name"]
 
 #: Django ``connection.vendor`` -> dualwrite dialect name (MariaDB reports ``mysql``).
 SUPPORTED_VENDORS = {"postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
@@ -61,3 +66,25 @@ def database_for(alias: str) -> Database:
     settings_name = connections[alias].settings_dict.get("NAME")
     return Database(_connect(alias), dialect_for(name),
                     url=f"django://{alias}/{settings_name}")
+
+
+class JoinedDatabase(Database):
+    """A :class:`Database` whose transactions are the Django connection's current one
+    (no BEGIN/COMMIT of its own; Django's ``%s`` parameter style on every backend)."""
+
+    def __init__(self, connection: Any) -> None:
+        name = dialect_name(connection.alias)
+        super().__init__(lambda: connection, dialect_for(name, "format"),
+                         url=f"django://{connection.alias}/(current transaction)")
+        self._django = connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._django.cursor() as cur:
+            try:
+                yield Transaction(cur, self)
+            except DjangoDatabaseError as exc:
+                raise DatabaseError(f"{self.dialect.name} error: {exc}", cause=exc) from exc
+
+    def close(self) -> None:
+        """Nothing to close: the connection is Django's."""

@@ -18,13 +18,12 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('email', models.CharField(max_length=100, unique=True)),
                 ('full_name', models.CharField(max_length=200)),
-                ('display_name', models.CharField(max_length=200, null=True)),
                 ('active', models.BooleanField(default=True)),
                 ('deleted', models.BooleanField(default=False)),
             ],
             options={
                 'db_table': 'shop_customer',
-                'indexes': [models.Index(fields=['full_name'], name='customer_full_name'), models.Index(fields=['display_name'], name='customer_display_name')],
+                'indexes': [models.Index(fields=['full_name'], name='customer_full_name')],
             },
         ),
         migrations.CreateModel(
@@ -32,7 +31,6 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('price', models.FloatField()),
-                ('price_cents', models.BigIntegerField(null=True)),
                 ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='shop.customer')),
             ],
             options={
