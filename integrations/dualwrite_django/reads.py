@@ -50,19 +50,24 @@ def remember_loaded(instance: Model, bindings: Iterable[Binding]) -> None:
 def _fix_loaded(registry: Registry, instance: Model, db: str,
                 bindings: tuple[Binding, ...]) -> None:
     d = instance.__dict__
+    loaded: dict[str, dict[str, Any]] = {}
     for b in bindings:
-        if not b.python or not all(f.attname in d for f in b.fields.values()):
-            continue  # partially selected: the SQL form was selected (or no Python forms)
-        stage = registry.runtimes.stage(db, b.key)
-        if stage.app_stage.position == 0:
+        try:
+            row = {c: d[a] for c, a in b.attnames}
+        except KeyError:  # partially selected: the SQL form was selected
+            loaded[b.key] = {c: d[a] for c, a in b.attnames if a in d}
             continue
-        row = {c: d[f.attname] for c, f in b.fields.items()}
-        if b.comparator is not None and stage.compares and b.complete:
-            b.comparator.compare(stage, instance.pk, row,
-                                 {"model": instance._meta.label, "database": db})
-        for column, value in read_values(b.spec, stage, row).items():
-            d[b.fields[column].attname] = value
-    remember_loaded(instance, bindings)
+        if b.python:
+            stage = registry.runtimes.stage(db, b.key)
+            compare, fix = b.read_plan(stage)
+            if compare:
+                b.comparator.compare(stage, instance.pk, row,  # type: ignore[union-attr]
+                                     b.context(db))
+            if fix:
+                for column, value in read_values(b.spec, stage, row).items():
+                    d[b.fields[column].attname] = row[column] = value
+        loaded[b.key] = row
+    setattr(instance._state, _LOADED, loaded)
 
 
 def _patch_from_db(registry: Registry, model: type[Model],

@@ -17,7 +17,7 @@ from django.db.models import Field, Model
 
 from dualwrite.compare import Comparator
 from dualwrite.spec import MigrationSpec
-from dualwrite.stages import Mode
+from dualwrite.stages import Mode, Stage
 from dualwrite_django.conf import DualwriteSettings
 from dualwrite_django.runtime import Runtimes
 
@@ -48,31 +48,39 @@ class Binding:
     comparator: Comparator | None = None
     _warned: set[str] = field(default_factory=set)
 
-    @property
-    def key(self) -> str:
-        """The migration key."""
-        return self.spec.key
+    def __post_init__(self) -> None:
+        spec = self.spec
+        #: The migration key.
+        self.key = spec.key
+        #: The spec's columns present on the model (old first).
+        self.columns = tuple(c for c in (*spec.old_columns, *spec.new_columns)
+                             if c in self.fields)
+        #: (column, attribute) of each of them.
+        self.attnames = tuple((c, self.fields[c].attname) for c in self.columns)
+        #: Whether every old and new column is a field of the model.
+        self.complete = len(self.columns) == len(spec.old_columns) + len(spec.new_columns)
+        #: Whether f and g can be computed in Python (mirroring values, fixing loaded rows).
+        self.python = spec.has_python_transforms
+        #: Whether this adapter mirrors writes (app mode); in trigger mode the database does.
+        self.mirrors = spec.mode is Mode.APP
+        self._plans: dict[Stage, tuple[bool, bool]] = {}
+        self._contexts: dict[str, dict[str, str]] = {}
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The spec's columns present on the model (old first)."""
-        return tuple(c for c in (*self.spec.old_columns, *self.spec.new_columns)
-                     if c in self.fields)
+    def context(self, alias: str) -> dict[str, str]:
+        """What a shadow mismatch on ``alias`` reports about where it was read."""
+        ctx = self._contexts.get(alias)
+        if ctx is None:
+            ctx = self._contexts[alias] = {"model": self.model._meta.label, "database": alias}
+        return ctx
 
-    @property
-    def complete(self) -> bool:
-        """Whether every old and new column is a field of the model."""
-        return len(self.columns) == len(self.spec.old_columns) + len(self.spec.new_columns)
-
-    @property
-    def python(self) -> bool:
-        """Whether f and g can be computed in Python (mirroring values, fixing loaded rows)."""
-        return self.spec.has_python_transforms
-
-    @property
-    def mirrors(self) -> bool:
-        """Whether this adapter mirrors writes (app mode); in trigger mode the database does."""
-        return self.spec.mode is Mode.APP
+    def read_plan(self, stage: Stage) -> tuple[bool, bool]:
+        """(compare loaded rows?, fix loaded values?) at ``stage``."""
+        plan = self._plans.get(stage)
+        if plan is None:
+            plan = self._plans[stage] = (
+                self.comparator is not None and stage.compares and self.complete,
+                stage.app_stage is not Stage.OFF)
+        return plan
 
     def attname(self, column: str) -> str:
         """The model attribute holding ``column``."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pymysql
 import pytest
@@ -23,7 +22,7 @@ pymysql.install_as_MySQLdb()  # Django's MySQL backend on PyMySQL (no mysqlclien
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from tests.django.settings import SETTINGS  # noqa: E402
+from tests.django.settings import SETTINGS, django_database  # noqa: E402
 
 if not settings.configured:
     settings.configure(**SETTINGS)
@@ -37,22 +36,6 @@ from tests.django.helpers import reset_state  # noqa: E402
 from tests.django.router import ACTIVE  # noqa: E402
 
 KINDS = {"default": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
-
-
-def django_database(url: str) -> dict[str, Any]:
-    """Django DATABASES entries for a dualwrite test URL."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        return {"NAME": url.split("://", 1)[1][1:]}
-    out: dict[str, Any] = {"NAME": unquote(parts.path.lstrip("/")), "HOST": parts.hostname or "",
-                           "PORT": str(parts.port or ""), "USER": unquote(parts.username or ""),
-                           "PASSWORD": unquote(parts.password or "")}
-    query = dict(parse_qsl(parts.query))
-    if parts.scheme.startswith("postgres"):
-        out["OPTIONS"] = {"options": query["options"]} if "options" in query else {}
-    else:
-        out["OPTIONS"] = {"charset": "utf8mb4"}
-    return out
 
 
 @pytest.fixture(scope="session")

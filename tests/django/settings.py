@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 SETTINGS: dict[str, Any] = {
     "DEBUG": False,
@@ -34,3 +35,19 @@ SETTINGS: dict[str, Any] = {
         "STAGE_CACHE_SECONDS": 60.0,
     },
 }
+
+
+def django_database(url: str) -> dict[str, Any]:
+    """Django DATABASES entries for a dualwrite test URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return {"NAME": url.split("://", 1)[1][1:]}
+    out: dict[str, Any] = {"NAME": unquote(parts.path.lstrip("/")), "HOST": parts.hostname or "",
+                           "PORT": str(parts.port or ""), "USER": unquote(parts.username or ""),
+                           "PASSWORD": unquote(parts.password or "")}
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme.startswith("postgres"):
+        out["OPTIONS"] = {"options": query["options"]} if "options" in query else {}
+    else:
+        out["OPTIONS"] = {"charset": "utf8mb4"}
+    return out
