@@ -30,6 +30,7 @@ from dualwrite.db import Database
 from dualwrite.errors import DatabaseError, MigrationNotFoundError
 from dualwrite.flags import StageResolver, StateCache, StateTableProvider
 from dualwrite.fleet import FleetMember
+from dualwrite.metrics import METRICS
 from dualwrite.stages import Stage
 from dualwrite.state import StateStore
 from dualwrite_django.bridge import database_for
@@ -128,6 +129,7 @@ class AliasRuntime:
 
     def _observe(self, key: str, stage: Stage) -> None:
         self._observed[key] = stage
+        METRICS.set_stage(key, stage)
         if not self.settings.fleet:
             return
         with self._lock:

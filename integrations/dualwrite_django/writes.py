@@ -32,6 +32,7 @@ from django.db.models.expressions import Col
 
 from dualwrite.dialects import Dialect
 from dualwrite.errors import SpecError
+from dualwrite.metrics import METRICS
 from dualwrite.mirror import mirror_direction, mirror_values
 from dualwrite.stages import Stage
 from dualwrite_django.expressions import Transformed, django_dialect, has_template
@@ -42,6 +43,10 @@ __all__ = ["install_writes"]
 
 #: Set while bulk_update runs its own update(): that one is already mirrored.
 _inside_bulk = contextvars.ContextVar("dualwrite_inside_bulk", default=False)
+
+
+def _count(binding: Binding, n: int = 1) -> None:
+    METRICS.mirrored_writes.labels(migration_key=binding.key, adapter="django").inc(n)
 
 
 def _mirroring(registry: Registry, binding: Binding, alias: str) -> Stage | None:
@@ -93,6 +98,8 @@ def _mirror_save(registry: Registry, instance: Model, using: str,
             continue
         cands = list(b.fields) if update_fields is None else _field_columns(b, update_fields)
         extra = _mirror_instance(registry, b, stage, instance, cands)
+        if extra:
+            _count(b)
         if update_fields is not None and extra:
             update_fields = frozenset(update_fields) | {b.fields[c].name for c in extra}
     return update_fields
@@ -150,9 +157,14 @@ def _bulk_create(original: Callable[..., Any]) -> Callable[..., Any]:
             stage = _mirroring(registry, b, alias)
             if stage is None:
                 continue
+            mirrored = 0
             for obj in objs:
-                extra.update(b.fields[c].name for c in
-                             _mirror_instance(registry, b, stage, obj, b.fields))
+                names = [b.fields[c].name for c in
+                         _mirror_instance(registry, b, stage, obj, b.fields)]
+                extra.update(names)
+                mirrored += bool(names)
+            if mirrored:
+                _count(b, mirrored)
         upd = kwargs.get("update_fields")
         if upd is not None and extra:
             kwargs["update_fields"] = list(dict.fromkeys([*upd, *sorted(extra)]))
@@ -178,11 +190,16 @@ def _bulk_update(original: Callable[..., Any]) -> Callable[..., Any]:
             if stage is None:
                 continue
             cands = _field_columns(b, fields)
+            mirrored = 0
             for obj in objs:
-                for c in _mirror_instance(registry, b, stage, obj, cands):
+                cols = _mirror_instance(registry, b, stage, obj, cands)
+                mirrored += bool(cols)
+                for c in cols:
                     name = b.fields[c].name
                     if name not in fields and name not in extra:
                         extra.append(name)
+            if mirrored:
+                _count(b, mirrored)
         token = _inside_bulk.set(True)
         try:
             result = original(self, objs, [*fields, *extra], *args, **kwargs)
@@ -259,6 +276,8 @@ def _update(original: Callable[..., Any]) -> Callable[..., Any]:
                 extra = _sql_mirror(b, stage, values, django_dialect(connections[alias]))
             else:
                 extra = mirror_values(b.spec, stage, values)
+            if extra:
+                _count(b)
             for column, value in extra.items():
                 if column in b.fields:  # after the written columns in the SET list
                     kwargs.pop(b.fields[column].name, None)

@@ -27,7 +27,7 @@ from dualwrite.migrator import Migrator
 from dualwrite.spec import RenameColumn
 from dualwrite.stages import Stage
 from dualwrite.state import StateStore
-from tests.django.helpers import migrator, raw_execute, set_stage
+from tests.django.helpers import migrator, raw_execute, raw_rows, set_stage
 from tests.django.shop.models import Customer
 
 NAME = "customer-name"
@@ -209,3 +209,38 @@ def test_fleet_registration_feeds_the_gates(alias: str, reinstall: Any) -> None:
     instance = runtime.fleet.instance_id
     install(load_settings(settings.DUALWRITE))  # stops the heartbeat and deregisters
     assert all(i.instance_id != instance for i in StateStore(m.db).fleet(NAME))
+
+
+# -- trigger mode and metrics -----------------------------------------------------------
+def test_trigger_mode_routes_reads_but_leaves_writes_to_the_database(
+        alias: str, reinstall: Any) -> None:
+    reinstall(MODE="trigger", MIGRATIONS=[
+        {"key": NAME, "table": "shop_customer", "old": "full_name", "new": "display_name"}])
+    migrator(alias).init()  # re-registered at off, now in trigger mode
+    assert migrator(alias).state.get(NAME).mode.value == "trigger"
+    registry = get_registry()
+    assert registry is not None
+    binding = registry.binding(NAME)
+    assert binding is not None and binding.mirrors is False
+    # trigger mode cannot pass its gates without the installer: record live directly
+    raw_execute(alias, "UPDATE dualwrite_migrations SET stage = 'live', stage_ceiling = 'live'")
+    dualwrite_django.refresh()
+    c = Customer.objects.create(email="t", full_name="Only old")
+    assert raw_rows(alias, "shop_customer", "full_name, display_name") == [("Only old", None)]
+    assert Customer.objects.get(pk=c.pk).display_name == "Only old"  # COALESCE(new, old)
+
+
+def test_mirrored_writes_are_counted(alias: str) -> None:
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("dualwrite_mirrored_writes_total",
+                                         {"migration_key": NAME, "adapter": "django"}) or 0.0
+
+    set_stage(alias, NAME, Stage.DUALWRITE)
+    before = count()
+    Customer.objects.create(email="m", full_name="M")
+    Customer.objects.filter(email="m").update(full_name="N")
+    assert count() - before == 2
+    assert REGISTRY.get_sample_value("dualwrite_stage", {"migration_key": NAME}) == \
+        Stage.DUALWRITE.position
