@@ -233,7 +233,7 @@ def _sql_mirror(binding: Binding, stage: Stage, values: Mapping[str, Any],
         raise SpecError(f"migration {spec.key!r}: cannot mirror, {missing[0]!r} is not a field "
                         f"of {binding.model._meta.label}", key=spec.key, table=spec.table,
                         column=missing[0], hint="add the field to the model")
-    if dialect.update_assignments_in_order:
+    if dialect.update_assigns_in_order:
         table = binding.model._meta.db_table
         inputs = {c: Col(table, binding.fields[c]) for c in sources}
     else:
