@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import Error as DjangoDatabaseError
 from django.db import connections
 
-from dualwrite.db import Database, Transaction
+from dualwrite.db import Database, Transaction, _is_driver_error
 from dualwrite.dialects import dialect_for
 from dualwrite.errors import ConfigurationError, DatabaseError
 
@@ -69,22 +68,31 @@ def database_for(alias: str) -> Database:
 
 
 class JoinedDatabase(Database):
-    """A :class:`Database` whose transactions are the Django connection's current one
-    (no BEGIN/COMMIT of its own; Django's ``%s`` parameter style on every backend)."""
+    """A :class:`Database` whose transactions are the Django connection's current one: no
+    BEGIN/COMMIT of its own, statements on the underlying DB-API connection with the
+    driver's own parameter style (so SQL renders exactly as the CLI renders it)."""
 
     def __init__(self, connection: Any) -> None:
         name = dialect_name(connection.alias)
-        super().__init__(lambda: connection, dialect_for(name, "format"),
+        super().__init__(self._raw, dialect_for(name),
                          url=f"django://{connection.alias}/(current transaction)")
         self._django = connection
 
+    def _raw(self) -> Any:
+        self._django.ensure_connection()
+        return self._django.connection
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        with self._django.cursor() as cur:
-            try:
-                yield Transaction(cur, self)
-            except DjangoDatabaseError as exc:
+        cur = self._raw().cursor()
+        try:
+            yield Transaction(cur, self)
+        except Exception as exc:
+            if _is_driver_error(exc):
                 raise DatabaseError(f"{self.dialect.name} error: {exc}", cause=exc) from exc
+            raise
+        finally:
+            cur.close()
 
     def close(self) -> None:
         """Nothing to close: the connection is Django's."""

@@ -5,7 +5,9 @@
   ``E005`` app mode without Python transforms; ``E006`` trigger mode without SQL
   transforms; ``E007`` two migrations on one column; ``E008`` a database dualwrite does not
   support; ``E009`` trigger mode where the trigger installer is not available.
-* ``W001`` the old column is not a field of the model (fine at complete/contract).
+* ``W001`` the old column is not a field of the model (fine at complete/contract);
+  ``W002`` (with ``--database``) a trigger-mode migration whose triggers are not installed
+  and current in that database.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 
-from dualwrite.errors import ConfigurationError
+from dualwrite.errors import ConfigurationError, DualwriteError
 from dualwrite.stages import Mode
-from dualwrite_django.bridge import SUPPORTED_VENDORS
+from dualwrite_django.bridge import SUPPORTED_VENDORS, database_for
 from dualwrite_django.conf import load_settings
 from dualwrite_django.registry import Binding, build_registry, get_registry
 
@@ -38,11 +40,38 @@ def _database_messages(bindings: list[Binding], databases: Any) -> list[CheckMes
             out.append(Error(f"database {alias!r} is {vendor!r}, which dualwrite does not support",
                              hint="use PostgreSQL, MySQL/MariaDB or SQLite for the migrated "
                                   "tables", id="dualwrite_django.E008"))
+        elif vendor in SUPPORTED_VENDORS:
+            out.extend(_trigger_messages(alias, bindings))
     if any(b.spec.mode is Mode.TRIGGER for b in bindings) and not _triggers_available():
         keys = ", ".join(b.key for b in bindings if b.spec.mode is Mode.TRIGGER)
         out.append(Error(f"trigger mode ({keys}) needs the trigger installer, which this "
                          "dualwrite version does not have",
                          hint="use mode='app', or upgrade dualwrite", id="dualwrite_django.E009"))
+    return out
+
+
+def _trigger_messages(alias: str, bindings: list[Binding]) -> list[CheckMessage]:
+    triggered = [b for b in bindings if b.spec.mode is Mode.TRIGGER]
+    if not triggered or not _triggers_available():
+        return []
+    from dualwrite.triggers import TriggerInstaller
+
+    out: list[CheckMessage] = []
+    db = database_for(alias)
+    try:
+        for b in triggered:
+            try:
+                state = TriggerInstaller(db).status(b.spec).state.value
+            except DualwriteError as exc:
+                state = f"not inspectable ({exc.message})"
+            if state != "installed":
+                out.append(Warning(f"migration {b.key!r} is in trigger mode but its triggers in "
+                                   f"database {alias!r} are {state}",
+                                   hint=f"python manage.py dualwrite --database {alias} "
+                                        f"triggers install {b.key}",
+                                   id="dualwrite_django.W002"))
+    finally:
+        db.close()
     return out
 
 

@@ -7,6 +7,9 @@
 * :class:`DropOldColumn` (contract): ``RemoveField`` of the old column, only after the
   ``contract`` gate passed (every instance at ``complete``, confidence window spent); the
   step is recorded before the column is dropped. Irreversible, like ``contract``.
+* :class:`InstallTriggers` / :class:`RemoveTriggers` (trigger mode): the mirror triggers
+  of :mod:`dualwrite.triggers`, each the other's reverse. Removing them is refused while
+  the recorded stage needs them (``dualwrite`` to ``rampdown``).
 
 Each names the migration ``key`` of a spec in ``settings.DUALWRITE``; the state tables
 are those of the database the migration runs on, written in the migration's own
@@ -20,15 +23,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import migrations
+from django.db.migrations.operations.base import Operation
 
 from dualwrite.errors import ConfigurationError, TransitionRefused
 from dualwrite.migrator import Migrator
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
+from dualwrite.triggers import TriggerInstaller
 from dualwrite_django.bridge import JoinedDatabase
 from dualwrite_django.conf import load_settings
 
-__all__ = ["AddNewColumn", "DropOldColumn"]
+__all__ = ["AddNewColumn", "DropOldColumn", "InstallTriggers", "RemoveTriggers"]
 
 
 def _spec(key: str) -> MigrationSpec:
@@ -141,3 +146,61 @@ class DropOldColumn(migrations.RemoveField):
                                 key=self.key, from_stage="contract", to_stage="complete",
                                 reason="the old column is gone",
                                 hint="restore from backup, or start a new migration back")
+
+
+class _Triggers(Operation):
+    """Install or remove the mirror triggers of migration ``key``."""
+
+    reduces_to_sql = False
+    reversible = True
+    install_forwards = True
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return self.__class__.__name__, [], {"key": self.key}
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        """Triggers are not part of Django's model state."""
+
+    def _apply(self, schema_editor: Any, install: bool) -> None:
+        spec = _spec(self.key)
+        rec = _Recorded(schema_editor, spec)
+        # In the migration's transaction: a lock timeout aborts it, so no retry here.
+        installer = TriggerInstaller(rec.migrator.db, retries=0)
+        if install:
+            installer.install(spec)
+            return
+        stage = rec.stage()
+        if Stage.DUALWRITE <= stage <= Stage.RAMPDOWN:
+            raise TransitionRefused(
+                f"migration {self.key!r} is at {stage.value}: its writes are mirrored by the "
+                "triggers, they cannot be removed", key=self.key, from_stage=stage.value,
+                to_stage=stage.value, reason="the triggers are in use",
+                hint=f"first: python manage.py dualwrite rollback {self.key} --to expand")
+        installer.uninstall(spec)
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
+                          to_state: Any) -> None:
+        self._apply(schema_editor, self.install_forwards)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
+                           to_state: Any) -> None:
+        self._apply(schema_editor, not self.install_forwards)
+
+
+class InstallTriggers(_Triggers):
+    """Install (or bring up to date) the mirror triggers of ``key``; reverse: remove them."""
+
+    def describe(self) -> str:
+        return f"Install the dualwrite mirror triggers of {self.key}"
+
+
+class RemoveTriggers(_Triggers):
+    """Remove the mirror triggers of ``key``; reverse: install them."""
+
+    install_forwards = False
+
+    def describe(self) -> str:
+        return f"Remove the dualwrite mirror triggers of {self.key}"

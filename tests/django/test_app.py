@@ -244,3 +244,12 @@ def test_mirrored_writes_are_counted(alias: str) -> None:
     assert count() - before == 2
     assert REGISTRY.get_sample_value("dualwrite_stage", {"migration_key": NAME}) == \
         Stage.DUALWRITE.position
+
+
+def test_checks_warn_about_missing_triggers(alias: str) -> None:
+    trig = {"key": NAME, "table": "shop_customer", "old": "full_name", "new": "display_name",
+            "mode": "trigger"}
+    with override_settings(DUALWRITE={**settings.DUALWRITE, "MIGRATIONS": [trig]}):
+        messages = check_dualwrite(databases=[alias])
+    assert [m.id for m in messages] == ["dualwrite_django.W002"]
+    assert "missing" in messages[0].msg and "triggers install" in messages[0].hint

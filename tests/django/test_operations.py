@@ -116,3 +116,48 @@ def test_contract_is_gated_and_irreversible(alias: str) -> None:
             state = after
         finally:
             _run(alias, migrations.DeleteModel("Gadget"), state)
+
+
+TRIGGER_SPEC = {"key": "customer-name", "table": "shop_customer", "old": "full_name",
+                "new": "display_name", "mode": "trigger"}
+
+
+def test_trigger_operations(alias: str) -> None:
+    from dualwrite_django.operations import InstallTriggers, RemoveTriggers
+
+    from dualwrite.triggers import TriggerInstaller
+    from tests.django.helpers import raw_execute, raw_rows
+
+    with override_settings(DUALWRITE={**settings.DUALWRITE, "MIGRATIONS": [TRIGGER_SPEC]}):
+        from dualwrite_django.conf import load_settings
+
+        [spec] = load_settings(settings.DUALWRITE).specs
+        db = database_for(alias)
+        m = Migrator(db, [spec], actor="tests")
+        m.init()  # re-registered at off, in trigger mode
+        installer = TriggerInstaller(db)
+        state = ProjectState()
+        try:
+            _run(alias, InstallTriggers("customer-name"), state)
+            assert installer.status(spec).current
+            m.advance("customer-name", Stage.DUALWRITE)  # the trigger gate passes
+            raw_execute(alias, "INSERT INTO shop_customer (email, full_name, active, deleted) "
+                        "VALUES ('raw', 'Raw SQL', %s, %s)", (True, False))
+            assert raw_rows(alias, "shop_customer", "full_name, display_name") == [
+                ("Raw SQL", "Raw SQL")]
+            with pytest.raises(TransitionRefused) as info:
+                _run(alias, RemoveTriggers("customer-name"), state)
+            assert "rollback customer-name --to expand" in (info.value.hint or "")
+            assert installer.status(spec).current
+            with pytest.raises(TransitionRefused):  # reversing the install: same refusal
+                _run(alias, InstallTriggers("customer-name"), state, backwards=True)
+            m.rollback("customer-name", Stage.EXPAND)
+            _run(alias, RemoveTriggers("customer-name"), state)
+            assert installer.status(spec).state.value == "missing"
+            _run(alias, RemoveTriggers("customer-name"), state, backwards=True)
+            assert installer.status(spec).current
+            assert InstallTriggers("customer-name").deconstruct() == (
+                "InstallTriggers", [], {"key": "customer-name"})
+        finally:
+            installer.uninstall(spec)
+            db.close()
