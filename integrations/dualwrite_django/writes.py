@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.db import router
-from django.db.models import F, Model, QuerySet
+from django.db.models import F, Model, QuerySet, Value
 from django.db.models.expressions import Col
 
 from dualwrite.dialects import Dialect
@@ -237,7 +237,9 @@ def _sql_mirror(binding: Binding, stage: Stage, values: Mapping[str, Any],
         table = binding.model._meta.db_table
         inputs = {c: Col(table, binding.fields[c]) for c in sources}
     else:
-        inputs = {c: values[c] if c in values else F(binding.fields[c].name) for c in sources}
+        inputs = {c: (values[c] if _is_expression(values[c]) else
+                      Value(values[c], output_field=binding.fields[c])) if c in values
+                  else F(binding.fields[c].name) for c in sources}
     out: dict[str, Any] = {}
     for t in targets:
         if t not in binding.fields:

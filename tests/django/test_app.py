@@ -129,7 +129,8 @@ def test_management_command_is_the_cli(alias: str, capsys: pytest.CaptureFixture
     db = ["--database", alias]
     code, out, _ = _run(capsys, *db, "status", "--json")
     assert code == 0
-    assert {r["key"]: r["stage"] for r in json.loads(out)} == {NAME: "off", "order-cents": "off"}
+    assert {r["key"]: r["stage"] for r in json.loads(out)} == {
+        NAME: "off", "order-cents": "off", "person-split": "off"}
     code, out, _ = _run(capsys, *db, "advance", NAME, "--to", "dualwrite", "--reason", "go")
     assert code == 0 and "expand -> dualwrite" in out
     code, _, err = _run(capsys, *db, "advance", NAME, "--to", "live")  # no backfill yet

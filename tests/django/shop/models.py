@@ -46,3 +46,12 @@ class Order(models.Model):
 
     class Meta:
         db_table = "shop_order"
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)                     # old column
+    first_name = models.CharField(max_length=100, null=True)    # new columns (a split)
+    last_name = models.CharField(max_length=100, null=True)
+
+    class Meta:
+        db_table = "shop_person"
