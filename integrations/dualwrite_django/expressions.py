@@ -131,6 +131,29 @@ class Routed(Expression):
     def __repr__(self) -> str:
         return f"Routed({self.binding.spec.key}, {self.col!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled queryset (a cache) keeps the migration key, not the live binding.
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("binding", "stage_of", "_constructor_args", "identity")}
+        state["_binding_key"] = self.binding.key
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from dualwrite_django.registry import get_registry
+
+        key = state.pop("_binding_key")
+        self.__dict__.update(state)
+        registry = get_registry()
+        binding = registry.binding(key) if registry is not None else None
+        if registry is None or binding is None:
+            raise SpecError(f"cannot unpickle a query on migration {key!r}: it is not "
+                            "configured here", key=key,
+                            hint="add it to settings.DUALWRITE['MIGRATIONS']")
+        self.binding = binding
+        self.stage_of = registry.runtimes.stage
+        self._constructor_args: tuple[Any, ...] = ((self.col, binding, self.column,
+                                                    self.stage_of), {})
+
     @property
     def target(self) -> Any:
         """The field, as on a :class:`Col`."""
@@ -214,8 +237,16 @@ class _LiveLookup:
         ], OR)
         return compiler.compile(node)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the class is made at run time: pickle how to make it again
+        return _make_live_lookup, (self.base, self.lhs, self.rhs)
+
 
 _LIVE_LOOKUPS: dict[type[Any], type[Any]] = {}
+
+
+def _make_live_lookup(base: type[Any], lhs: Any, rhs: Any) -> Any:
+    return _live_lookup(base)(lhs, rhs)
 
 
 def _live_lookup(base: type[Any]) -> type[Any]:

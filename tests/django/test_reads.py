@@ -115,3 +115,15 @@ def test_view_reads_the_stage_value(alias: str, stage: Stage) -> None:
     assert detail == {"display_name": display, "full_name": full, "orders": [1250]}
     search = client.get("/customers", {"q": "NewVal"}).json()
     assert search == {"ids": [3] if display == "NewVal" else []}
+
+
+def test_querysets_with_routed_columns_pickle(alias: str) -> None:
+    import pickle
+
+    seed(alias)
+    set_stage(alias, NAME, Stage.LIVE)
+    qs = Customer.objects.filter(display_name="NewVal").order_by("full_name")
+    again = pickle.loads(pickle.dumps(qs.query))
+    fresh = Customer.objects.all()
+    fresh.query = again
+    assert [c.pk for c in fresh] == [3]
