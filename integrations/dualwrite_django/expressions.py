@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from dualwrite.stages import Stage
 if TYPE_CHECKING:
     from dualwrite_django.registry import Binding
 
-__all__ = ["Routed", "Transformed", "django_dialect", "has_template"]
+__all__ = ["Routed", "Transformed", "django_dialect", "has_template", "transformed"]
 
 log = logging.getLogger("dualwrite.django")
 
@@ -53,6 +54,26 @@ def django_dialect(connection: Any) -> Dialect:
     if d is None:
         d = _DIALECTS[name] = dialect_for(name, "format")
     return d
+
+
+_BARE = re.compile(r"\s*\{(\w+)\}\s*")
+
+
+def transformed(spec: MigrationSpec, direction: str, column: str, inputs: Mapping[str, Any],
+                output_field: Field[Any, Any], dialect: str) -> Any:
+    """f or g of ``inputs`` as a Django expression: the input itself when the transform is
+    the identity (``"{old}"``: a rename), else :class:`Transformed`."""
+    try:
+        template = (spec.forward_template(dialect, column) if direction == "forward"
+                    else spec.backward_template(dialect, column))
+    except SpecError:
+        template = None
+    m = _BARE.fullmatch(template) if template is not None else None
+    if m is not None and len(inputs) == 1:
+        name = m.group(1)
+        if name in inputs or name == ("old" if direction == "forward" else "new"):
+            return next(iter(inputs.values()))
+    return Transformed(spec, direction, column, inputs, output_field)
 
 
 def has_template(spec: MigrationSpec, dialect: str, direction: str, column: str) -> bool:
@@ -177,7 +198,7 @@ class Routed(Expression):
     def _column(self, name: str) -> Col:
         return Col(self.col.alias, self.binding.fields[name])
 
-    def _transform(self, direction: str, dialect: str) -> Transformed | None:
+    def _transform(self, direction: str, dialect: str) -> Any:
         spec = self.binding.spec
         sources = spec.old_columns if direction == "forward" else spec.new_columns
         if not all(c in self.binding.fields for c in sources) or \
@@ -185,8 +206,8 @@ class Routed(Expression):
             self.binding.warn_once(f"no SQL {direction} transform on {dialect} for "
                                    f"{self.column!r}: SQL reads use the stored column")
             return None
-        return Transformed(spec, direction, self.column, {c: self._column(c) for c in sources},
-                           self.col.output_field)
+        return transformed(spec, direction, self.column, {c: self._column(c) for c in sources},
+                           self.col.output_field, dialect)
 
     def routed(self, connection: Any) -> Any:
         """The expression this column is read as, on ``connection``, now."""

@@ -35,7 +35,12 @@ from dualwrite.errors import SpecError
 from dualwrite.metrics import METRICS
 from dualwrite.mirror import mirror_direction, mirror_values
 from dualwrite.stages import Stage
-from dualwrite_django.expressions import Transformed, django_dialect, has_template
+from dualwrite_django.expressions import (
+    Transformed,
+    django_dialect,
+    has_template,
+    transformed,
+)
 from dualwrite_django.reads import loaded_values, remember_loaded
 from dualwrite_django.registry import Binding, Registry, get_registry
 
@@ -244,10 +249,10 @@ def _sql_mirror(binding: Binding, stage: Stage, values: Mapping[str, Any],
     for t in targets:
         if t not in binding.fields:
             continue
-        expr = Transformed(spec, direction, t, inputs, binding.fields[t])
         if not has_template(spec, dialect.name, direction, t):
-            expr.template(dialect.name)  # raises the SpecError that says what to add
-        out[t] = expr
+            # raises the SpecError that says what to add
+            Transformed(spec, direction, t, inputs, binding.fields[t]).template(dialect.name)
+        out[t] = transformed(spec, direction, t, inputs, binding.fields[t], dialect.name)
     return out
 
 
