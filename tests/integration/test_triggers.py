@@ -211,6 +211,32 @@ def test_install_twice_is_idempotent_and_gates_see_the_triggers(db: Database) ->
     assert rows(db, "users", "display_name")[1] == ("x",)
 
 
+def test_concurrent_installs_create_the_triggers_once(db: Database) -> None:
+    users(db, 3)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(3)
+
+    def run() -> None:
+        try:
+            go.wait(10)
+            results.append(TriggerInstaller(db).install(RENAME).action)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results.count("created") == 1
+    assert sorted(results) == ["created", "unchanged", "unchanged"]
+    assert TriggerInstaller(db).status(RENAME).current
+    ex(db, "UPDATE users SET display_name = 'once' WHERE id = 2")
+    assert rows(db, "users", "full_name")[2] == ("once",)
+
+
 def test_app_mode_missing_columns_and_python_only_are_refused(db: Database) -> None:
     create_table(db, "users", {"id": "pk", "full_name": "text"})
     before = snapshot(db, "users")
