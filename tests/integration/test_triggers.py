@@ -211,6 +211,20 @@ def test_install_twice_is_idempotent_and_gates_see_the_triggers(db: Database) ->
     assert rows(db, "users", "display_name")[1] == ("x",)
 
 
+def test_rollback_from_complete_needs_current_triggers(db: Database) -> None:
+    users(db, 2)
+    inst = install(db, RENAME)
+    set_stage(db, RENAME, Stage.COMPLETE)
+    m = Migrator(db, [RENAME], actor="test")
+    inst.uninstall(RENAME)
+    with pytest.raises(TransitionRefused, match="has not been written since complete"):
+        m.rollback(RENAME.key)
+    inst.install(RENAME)
+    [step] = m.rollback(RENAME.key)
+    assert step.to_stage is Stage.RAMPDOWN
+    assert step.reason == "the mirror triggers kept the old column in sync"
+
+
 def test_concurrent_installs_create_the_triggers_once(db: Database) -> None:
     users(db, 3)
     results: list[str] = []
@@ -497,3 +511,25 @@ def test_install_waits_for_the_lock_with_a_timeout_and_retries(db: Database,
         t.join()
         holder.close()
     assert TriggerInstaller(db).status(RENAME).current
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_guards_hold_with_recursive_triggers_on(db: Database, db_url: str) -> None:
+    # (PostgreSQL and MySQL use BEFORE triggers that assign NEW: nothing can re-fire.)
+    import sqlite3
+
+    orders(db, 2)
+    install(db, CENTS)
+    conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        conn.execute("PRAGMA recursive_triggers = ON")
+        assert conn.execute("PRAGMA recursive_triggers").fetchone() == (1,)
+        conn.execute("UPDATE orders SET price = 1.234 WHERE id = 1")  # lossy: f then g != id
+        conn.execute("UPDATE orders SET price_cents = 555 WHERE id = 2")
+        conn.execute("INSERT INTO orders (id, price) VALUES (3, 9.999)")
+    finally:
+        conn.close()
+    got = rows(db, "orders", "price", "price_cents")
+    assert got[1] == (1.234, 123)  # old kept as written: g(f(old)) was not written back
+    assert got[2] == (5.55, 555)
+    assert got[3] == (9.999, 1000)
