@@ -238,7 +238,7 @@ class TriggerInstaller:
     def sql(self, spec: MigrationSpec) -> list[str]:
         """The DDL :meth:`install` would run on an empty slate (for review, Django's
         ``sqlmigrate``, ``--dry-run``)."""
-        return [sql for o in self.objects(spec) for sql, _ in o.create]
+        return [sql for o in self.objects(spec) for sql in o.ddl]
 
     # -- inspection -------------------------------------------------------------------
     def _catalog(self, tx: Transaction, spec: MigrationSpec, target: TriggerTarget,

@@ -491,7 +491,7 @@ class Dialect:
             marker = trigger_marker(key, digest)
             definition, creates = render(marker)
             out.append(TriggerObject(name=name, kind=kind, table=table, shape=shape,
-                                     definition=definition, digest=digest,
+                                     definition=definition, digest=digest, ddl=tuple(creates),
                                      create=tuple(self._finish(c) for c in creates),
                                      drop=tuple(self._finish(d) for d in drops),
                                      replaceable=replaceable))
@@ -586,6 +586,8 @@ class TriggerObject:
     definition: str
     #: Digest of the rendered SQL (what the marker carries).
     digest: str
+    #: The creating statements as the server receives them (for review and ``--dry-run``).
+    ddl: tuple[str, ...]
     create: tuple[Query, ...]
     drop: tuple[Query, ...]
     #: Whether ``create`` replaces an existing version in place (no drop needed).
