@@ -24,8 +24,11 @@ Hierarchy::
     │   ├── StateNotInitializedError
     │   ├── MigrationNotFoundError
     │   └── SpecChangedError
-    └── TransitionRefused         exit code 3
-        └── ConcurrentTransitionError
+    ├── TransitionRefused         exit code 3
+    │   └── ConcurrentTransitionError
+    └── BackfillError             a backfill cannot start or had to stop
+        ├── BackfillTransformError  the transform failed on some rows (keys reported)
+        └── BackfillAborted         a critical health signal stopped it (exit code 4)
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BackfillAborted",
+    "BackfillError",
+    "BackfillTransformError",
     "ConcurrentTransitionError",
     "ConfigurationError",
     "DatabaseError",
@@ -184,6 +190,40 @@ class TransitionRefused(DualwriteError):
 class ConcurrentTransitionError(TransitionRefused):
     """Another process changed the migration's stage first (compare-and-set lost)."""
 
+
+class BackfillError(DualwriteError):
+    """A backfill or verify cannot start, or had to stop. Its checkpoint is kept."""
+
+    def __init__(self, message: str, *, key: str, direction: str = "forward",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.direction = direction
+
+
+class BackfillTransformError(BackfillError):
+    """The transform failed on some rows. ``keys`` are their primary keys; the batch that
+    held them was not applied (``--on-error stop``)."""
+
+    def __init__(self, message: str, *, key: str, direction: str = "forward",
+                 keys: list[Any] | None = None, error: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, key=key, direction=direction, hint=hint)
+        self.keys = keys or []
+        self.error = error
+
+
+class BackfillAborted(BackfillError):
+    """A health signal crossed its critical threshold: the backfill stopped cleanly after its
+    last committed batch."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, key: str, direction: str = "forward",
+                 signal: str, value: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, key=key, direction=direction, hint=hint)
+        self.signal = signal
+        self.value = value
 
 class TriggerError(DatabaseError):
     """Mirror triggers could not be installed, replaced or dropped, or their SQL transform

@@ -78,6 +78,39 @@ class MySQLDialect(Dialect):
                 f"heartbeat_at = VALUES(heartbeat_at), version = VALUES(version)",
                 (instance_id, key, host, pid, version, stage, t, t))
 
+    # -- backfill ---------------------------------------------------------------------
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return f"{a} <=> {b}"
+
+    def exact_equal(self, a: str, b: str) -> str:
+        # byte-exact: a case-insensitive collation must not hide a needed write
+        return f"CAST({a} AS BINARY) <=> CAST({b} AS BINARY)"
+
+    def estimate_rows(self, spec: MigrationSpec) -> Query:
+        # InnoDB's estimate from the statistics: instant on any size
+        return (f"SELECT COALESCE(MAX(table_rows), 0) FROM information_schema.tables WHERE "
+                f"table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p}",
+                (spec.schema, spec.table))
+
+    def batch_settings(self, lock_timeout: float, statement_timeout: float) -> list[Query]:
+        # innodb_lock_wait_timeout is whole seconds on both servers. A statement timeout
+        # differs (MySQL max_execution_time covers SELECT only; MariaDB max_statement_time):
+        # the batch relies on the lock timeout and on its adaptive size instead.
+        return [(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}", ())]
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        by_code = {1205: "lock_timeout", 1213: "deadlock", 3024: "statement_timeout",
+                   1969: "statement_timeout", 2006: "connection", 2013: "connection",
+                   2003: "connection", 2055: "connection", 1927: "connection",
+                   1053: "connection"}
+        if code in by_code:
+            return by_code[code]
+        if type(exc).__name__ in ("InterfaceError",) or (code is None and \
+                type(exc).__name__ == "OperationalError"):
+            return "connection"
+        return None
+
     # -- triggers -----------------------------------------------------------------------
     # A BEFORE INSERT and a BEFORE UPDATE trigger that SET NEW.x. The marker is the first
     # line of the body (information_schema.TRIGGERS.ACTION_STATEMENT). A failing transform

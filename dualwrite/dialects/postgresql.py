@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dualwrite.dialects.base import (
     STATE_TABLES,
@@ -55,6 +55,46 @@ class PostgresDialect(Dialect):
     def state_tables_present(self) -> Query:
         return (f"SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
                 f"AND tablename IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
+
+    # -- backfill ---------------------------------------------------------------------
+    def key_compare(self, key: Sequence[str], op: str, values: Sequence[Any]) -> Query:
+        # a row-value comparison is one btree range scan on PostgreSQL
+        if len(key) == 1:
+            return super().key_compare(key, op, values)
+        if op not in (">", "<="):
+            raise ValueError(op)
+        return (f"({', '.join(self.quote(c) for c in key)}) {op} ({self._ph(len(key))})",
+                tuple(values))
+
+    def estimate_rows(self, spec: MigrationSpec) -> Query:
+        # the planner's estimate: instant on any size (-1 before the first ANALYZE)
+        return ("SELECT GREATEST(c.reltuples, 0)::bigint FROM pg_class c "
+                f"WHERE c.oid = to_regclass({self.p})", (self.spec_table(spec),))
+
+    def batch_settings(self, lock_timeout: float, statement_timeout: float) -> list[Query]:
+        # SET LOCAL: only for this batch's transaction
+        return [(f"SET LOCAL lock_timeout = {max(1, int(lock_timeout * 1000))}", ()),
+                (f"SET LOCAL statement_timeout = {max(1, int(statement_timeout * 1000))}", ())]
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        state = getattr(exc, "sqlstate", None)
+        by_state = {"55P03": "lock_timeout", "40P01": "deadlock", "40001": "serialization",
+                    "57014": "statement_timeout", "57P01": "connection", "57P02": "connection",
+                    "57P03": "connection"}
+        if state in by_state:
+            return by_state[state]
+        if state and state.startswith("08"):
+            return "connection"
+        if state is None and type(exc).__name__ in ("OperationalError", "InterfaceError"):
+            return "connection"  # no SQLSTATE: the connection is gone
+        return None
+
+    # -- health -----------------------------------------------------------------------
+    def health_replica_lag(self) -> Query | None:
+        # NULL (unavailable) when no replica streams from this server or when the role
+        # may not see pg_stat_replication; 0 when replicas are idle and caught up.
+        return ("SELECT CASE WHEN count(*) = 0 THEN NULL ELSE COALESCE(EXTRACT(EPOCH FROM "
+                "max(replay_lag)), 0) END FROM pg_stat_replication", ())
 
     # -- triggers -----------------------------------------------------------------------
     # One plpgsql function (SECURITY INVOKER, pinned search_path) and one BEFORE INSERT OR

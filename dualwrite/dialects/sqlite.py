@@ -65,6 +65,18 @@ class SQLiteDialect(Dialect):
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
+    # -- backfill ---------------------------------------------------------------------
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return f"{a} IS {b}"
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return "lock_timeout"
+        if "closed" in text or "disk i/o" in text:
+            return "connection"
+        return None
+
     # -- triggers -----------------------------------------------------------------------
     # SQLite cannot change NEW in a BEFORE trigger, so AFTER INSERT and AFTER UPDATE OF
     # <columns> triggers run a guarded UPDATE of the row just written (found by its key).
