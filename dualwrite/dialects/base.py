@@ -774,6 +774,14 @@ class Dialect:
         return (f"COALESCE((SELECT m.stage IN ({stages}) FROM {self._state_table(target)} m "
                 f"WHERE m.migration_key = {self.literal(spec.key)}), FALSE)")
 
+    def trigger_differs_from_forward(self, spec: MigrationSpec) -> str:
+        """True unless the row's new value(s) already are f(old). A write of the new side that
+        the old side already explains (the backfill's, or a trigger's own) leaves old alone,
+        so a lossy g never rewrites the old column behind a backfill."""
+        return " OR ".join(self._distinct(f"NEW.{self.quote(c)}",
+                                          self.trigger_forward(spec, c, "NEW"))
+                           for c in spec.new_columns)
+
     def trigger_error_hint(self, spec: MigrationSpec) -> str:
         """The hint a failing transform reports from inside the trigger."""
         return (f"the write was rolled back; fix the value written or the spec's SQL "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -16,6 +17,10 @@ from dualwrite.errors import SpecError
 from dualwrite.spec import MigrationSpec
 
 __all__ = ["PostgresDialect"]
+
+
+def _indent(text: str) -> str:
+    return textwrap.indent(text, "  ")
 
 
 class PostgresDialect(Dialect):
@@ -132,22 +137,28 @@ BEGIN
   END IF;
   IF v_old AND v_new THEN
     -- both sides written: the recorded stage decides which one wins
-    v_new := {self.trigger_new_wins(spec, target)};
-    v_old := NOT v_new;
-  END IF;
-  IF v_old THEN
+    IF {self.trigger_new_wins(spec, target)} THEN
+{_indent(self._pg_block(spec, "backward", bwd))}
+    ELSE
+{_indent(self._pg_block(spec, "forward", fwd))}
+    END IF;
+  ELSIF v_old THEN
 {self._pg_block(spec, "forward", fwd)}
   ELSIF v_new THEN
-{self._pg_block(spec, "backward", bwd)}
+{self._pg_block(spec, "backward", bwd, self.trigger_differs_from_forward(spec))}
   END IF;
   RETURN NEW;
 END
 """
 
-    def _pg_block(self, spec: MigrationSpec, step: str, assignments: str) -> str:
-        """``assignments`` in a block that re-raises a failure with context (one block per
-        direction: no per-row bookkeeping on the common path)."""
+    def _pg_block(self, spec: MigrationSpec, step: str, assignments: str,
+                  only_if: str | None = None) -> str:
+        """``assignments`` (when ``only_if`` holds) in a block that re-raises a failure with
+        context (one block per direction: no per-row bookkeeping on the common path)."""
         lit = self.literal
+        if only_if:
+            assignments = (f"      IF ({only_if}) THEN\n{_indent(assignments)}\n"
+                           f"      END IF;")
         return f"""    BEGIN
 {assignments}
     EXCEPTION WHEN OTHERS THEN

@@ -533,3 +533,23 @@ def test_sqlite_guards_hold_with_recursive_triggers_on(db: Database, db_url: str
     assert got[1] == (1.234, 123)  # old kept as written: g(f(old)) was not written back
     assert got[2] == (5.55, 555)
     assert got[3] == (9.999, 1000)
+
+
+def test_the_backfill_in_trigger_mode_never_rewrites_the_old_column(db: Database) -> None:
+    from dualwrite.backfill import Backfill, BackfillOptions
+
+    orders(db, 0)
+    prices = {i: round(i + 0.001 * (i % 4 + 1), 3) for i in range(1, 41)}  # g(f(old)) != old
+    for i, price in prices.items():
+        ex(db, "INSERT INTO orders (id, price) VALUES (?, ?)", i, price)
+    ex(db, "UPDATE orders SET price_cents = NULL")  # as before the triggers: not backfilled
+    install(db, CENTS)
+    set_stage(db, CENTS, Stage.DUALWRITE)
+    result = Backfill(db, CENTS, BackfillOptions(initial_batch_size=7, min_batch_size=2)).run()
+    assert result.finished and result.rows_written == len(prices)
+    got = rows(db, "orders", "price", "price_cents")
+    for i, price in prices.items():
+        assert got[i] == (pytest.approx(price), round(price * 100)), i  # price kept as written
+    # a new-side write that differs from f(old) is still mirrored back
+    ex(db, "UPDATE orders SET price_cents = 4242 WHERE id = 1")
+    assert rows(db, "orders", "price")[1] == (pytest.approx(42.42),)

@@ -1,6 +1,6 @@
 -- function dualwrite_orders-cents (security-invoker pinned-search-path)
 CREATE OR REPLACE FUNCTION "app"."dualwrite_orders-cents"() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, "app", pg_temp AS $dualwrite$
-/* dualwrite:orders-cents:c3196cc11ba4c637 */
+/* dualwrite:orders-cents:d8050b90e1bc89bc */
 DECLARE
   v_old boolean;
   v_new boolean;
@@ -14,10 +14,26 @@ BEGIN
   END IF;
   IF v_old AND v_new THEN
     -- both sides written: the recorded stage decides which one wins
-    v_new := COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'orders-cents'), FALSE);
-    v_old := NOT v_new;
-  END IF;
-  IF v_old THEN
+    IF COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'orders-cents'), FALSE) THEN
+      BEGIN
+        NEW."price" := CASE WHEN NEW."price_cents" IS NULL THEN NULL ELSE (NEW."price_cents" / 100.0) END;
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+          MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                           'orders-cents', 'backward', 'orders', SQLERRM),
+          HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install orders-cents';
+      END;
+    ELSE
+      BEGIN
+        NEW."price_cents" := CASE WHEN NEW."price" IS NULL THEN NULL ELSE (CAST(ROUND(NEW."price" * 100) AS BIGINT)) END;
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+          MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                           'orders-cents', 'forward', 'orders', SQLERRM),
+          HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install orders-cents';
+      END;
+    END IF;
+  ELSIF v_old THEN
     BEGIN
       NEW."price_cents" := CASE WHEN NEW."price" IS NULL THEN NULL ELSE (CAST(ROUND(NEW."price" * 100) AS BIGINT)) END;
     EXCEPTION WHEN OTHERS THEN
@@ -28,7 +44,9 @@ BEGIN
     END;
   ELSIF v_new THEN
     BEGIN
-      NEW."price" := CASE WHEN NEW."price_cents" IS NULL THEN NULL ELSE (NEW."price_cents" / 100.0) END;
+      IF (NEW."price_cents" IS DISTINCT FROM CASE WHEN NEW."price" IS NULL THEN NULL ELSE (CAST(ROUND(NEW."price" * 100) AS BIGINT)) END) THEN
+        NEW."price" := CASE WHEN NEW."price_cents" IS NULL THEN NULL ELSE (NEW."price_cents" / 100.0) END;
+      END IF;
     EXCEPTION WHEN OTHERS THEN
       RAISE EXCEPTION USING ERRCODE = SQLSTATE,
         MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
