@@ -29,6 +29,9 @@ Hierarchy::
     └── BackfillError             a backfill cannot start or had to stop
         ├── BackfillTransformError  the transform failed on some rows (keys reported)
         └── BackfillAborted         a critical health signal stopped it (exit code 4)
+
+    ├── DdlLockTimeout            (a DatabaseError) a DDL step kept timing out on its lock
+    └── OnlineDdlRefused          exit code 3: the step would rebuild or lock the table
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ __all__ = [
     "ConcurrentTransitionError",
     "ConfigurationError",
     "DatabaseError",
+    "DdlLockTimeout",
     "DualwriteError",
     "ForeignTriggerError",
     "IncompatibleTypesError",
     "MigrationNotFoundError",
     "NoUsableKeyError",
+    "OnlineDdlRefused",
     "SpecChangedError",
     "SpecError",
     "StateError",
@@ -225,6 +230,7 @@ class BackfillAborted(BackfillError):
         self.signal = signal
         self.value = value
 
+
 class TriggerError(DatabaseError):
     """Mirror triggers could not be installed, replaced or dropped, or their SQL transform
     fails on the table's data. ``objects`` names the triggers/functions concerned."""
@@ -241,3 +247,35 @@ class TriggerError(DatabaseError):
 class ForeignTriggerError(TriggerError):
     """An object with the name of a dualwrite trigger or function exists but dualwrite did
     not create it (no marker). dualwrite never replaces or drops it."""
+
+
+class DdlLockTimeout(DatabaseError):
+    """A DDL step gave up: every attempt timed out waiting for its table lock.
+
+    Nothing of that step was applied; steps before it stay done (rerunning resumes).
+    """
+
+    def __init__(self, message: str, *, key: str, table: str, step: str, attempts: int,
+                 lock_timeout: float, hint: str | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint, cause=cause)
+        self.key = key
+        self.table = table
+        self.step = step
+        self.attempts = attempts
+        self.lock_timeout = lock_timeout
+
+
+class OnlineDdlRefused(DualwriteError):
+    """A DDL step cannot run online here (it would rebuild or lock the table); refused
+    unless forced. Nothing of that step was applied."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, key: str, table: str, step: str, reason: str,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.table = table
+        self.step = step
+        self.reason = reason
