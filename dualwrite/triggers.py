@@ -325,7 +325,7 @@ class TriggerInstaller:
                         tx.execute(q)
                     try:
                         statuses = classify(spec, objects,
-                                                  self._catalog(tx, spec, target, objects))
+                                            self._catalog(tx, spec, target, objects))
                         return work(tx, statuses), attempt
                     finally:
                         for q in self.d.trigger_unlock():
