@@ -777,6 +777,14 @@ class Dialect:
         return (f"COALESCE((SELECT m.stage IN ({stages}) FROM {self._state_table(target)} m "
                 f"WHERE m.migration_key = {self.literal(spec.key)}), FALSE)")
 
+    def trigger_differs_from_forward(self, spec: MigrationSpec) -> str:
+        """True unless the row's new value(s) already are f(old). A write of the new side that
+        the old side already explains (the backfill's, or a trigger's own) leaves old alone,
+        so a lossy g never rewrites the old column behind a backfill."""
+        return " OR ".join(self._distinct(f"NEW.{self.quote(c)}",
+                                          self.trigger_forward(spec, c, "NEW"))
+                           for c in spec.new_columns)
+
     def trigger_error_hint(self, spec: MigrationSpec) -> str:
         """The hint a failing transform reports from inside the trigger."""
         return (f"the write was rolled back; fix the value written or the spec's SQL "
@@ -799,7 +807,7 @@ class Dialect:
             marker = trigger_marker(key, digest)
             definition, creates = render(marker)
             out.append(TriggerObject(name=name, kind=kind, table=table, shape=shape,
-                                     definition=definition, digest=digest,
+                                     definition=definition, digest=digest, ddl=tuple(creates),
                                      create=tuple(self._finish(c) for c in creates),
                                      drop=tuple(self._finish(d) for d in drops),
                                      replaceable=replaceable))
@@ -1078,6 +1086,8 @@ class TriggerObject:
     definition: str
     #: Digest of the rendered SQL (what the marker carries).
     digest: str
+    #: The creating statements as the server receives them (for review and ``--dry-run``).
+    ddl: tuple[str, ...]
     create: tuple[Query, ...]
     drop: tuple[Query, ...]
     #: Whether ``create`` replaces an existing version in place (no drop needed).
