@@ -57,6 +57,14 @@ class Transaction:
         rows = self.fetchall(query)
         return rows[0] if rows else None
 
+    def fetchall_named(self, query: Query) -> list[dict[str, Any]]:
+        """Run a query; all its rows as ``{column name: value}`` (for ``SHOW`` statements
+        whose columns differ between server versions)."""
+        sql, params = query
+        self._cursor.execute(sql, params)
+        names = [str(c[0]) for c in (self._cursor.description or ())]
+        return [dict(zip(names, r, strict=True)) for r in self._cursor.fetchall()]
+
 
 def _sqlite_connect(path: str) -> Callable[[], Any]:
     def connect() -> Any:

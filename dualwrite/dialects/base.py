@@ -697,8 +697,33 @@ class Dialect:
                                      sample))
 
     # -- health -----------------------------------------------------------------------
+    # Each returns ``None`` where the server has no such signal (reported "unavailable").
     def health_replica_lag(self) -> Query | None:
-        """One row: the worst replica replay lag in seconds (``None``: not visible here)."""
+        """One row: the worst replica replay lag in seconds, seen from the primary."""
+        return None
+
+    def health_replica_status(self) -> Query | None:
+        """Named rows of this server's replication status when it is a replica; the lag is
+        the first of :attr:`replica_lag_columns` present."""
+        return None
+
+    replica_lag_columns: ClassVar[tuple[str, ...]] = ()
+
+    def health_vacuum(self, spec: MigrationSpec) -> Query | None:
+        """One row: how many (auto)vacuum processes work on the spec's table now."""
+        return None
+
+    def health_wal_position(self) -> Query | None:
+        """One row: the write-ahead log position in bytes (its rate is sampled)."""
+        return None
+
+    def health_lock_waiters(self) -> Query | None:
+        """One row, run inside a batch after its write: how many sessions wait for a lock
+        this connection holds."""
+        return None
+
+    def health_threads_running(self) -> Query | None:
+        """One row whose last value is the number of threads running a statement."""
         return None
 
     # -- triggers -----------------------------------------------------------------------

@@ -114,6 +114,20 @@ class MySQLDialect(Dialect):
             return "connection"
         return None
 
+    # -- health -----------------------------------------------------------------------
+    # SHOW REPLICA STATUS: MySQL 8.0.22+ and MariaDB 10.5.1+; its lag column is
+    # Seconds_Behind_Source on MySQL 8.0.22+ and Seconds_Behind_Master on MariaDB. A primary
+    # does not see its replicas' lag: connect to a replica to read it.
+    replica_lag_columns: ClassVar[tuple[str, ...]] = ("Seconds_Behind_Source",
+                                                      "Seconds_Behind_Master")
+
+    def health_replica_status(self) -> Query | None:
+        return "SHOW REPLICA STATUS", ()
+
+    def health_threads_running(self) -> Query | None:
+        # SHOW GLOBAL STATUS works on both (MySQL 8 has no information_schema.GLOBAL_STATUS)
+        return "SHOW GLOBAL STATUS LIKE 'Threads_running'", ()
+
     # -- triggers -----------------------------------------------------------------------
     # A BEFORE INSERT and a BEFORE UPDATE trigger that SET NEW.x. The marker is the first
     # line of the body (information_schema.TRIGGERS.ACTION_STATEMENT). A failing transform

@@ -101,6 +101,19 @@ class PostgresDialect(Dialect):
         return ("SELECT CASE WHEN count(*) = 0 THEN NULL ELSE COALESCE(EXTRACT(EPOCH FROM "
                 "max(replay_lag)), 0) END FROM pg_stat_replication", ())
 
+    def health_vacuum(self, spec: MigrationSpec) -> Query | None:
+        # autovacuum workers and manual VACUUMs in progress on the table
+        return ("SELECT count(*) FROM pg_stat_progress_vacuum "
+                f"WHERE relid = to_regclass({self.p})", (self.spec_table(spec),))
+
+    def health_wal_position(self) -> Query | None:
+        # fails on a standby (recovery): reported unavailable there
+        return "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')", ()
+
+    def health_lock_waiters(self) -> Query | None:
+        return ("SELECT count(*) FROM pg_stat_activity "
+                "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))", ())
+
     # -- triggers -----------------------------------------------------------------------
     # One plpgsql function (SECURITY INVOKER, pinned search_path) and one BEFORE INSERT OR
     # UPDATE row trigger. The function's marker is in its body (pg_proc.prosrc), the
