@@ -495,6 +495,9 @@ class Dialect:
         return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
 
     # -- preflight --
+    #: Whether the server shows other sessions (their locks, transactions, replication).
+    shows_sessions: ClassVar[bool] = True
+
     def server_version(self) -> Query:
         """One row: the server's version string."""
         raise NotImplementedError
@@ -530,3 +533,50 @@ class Dialect:
     def table_triggers(self, table: str, schema: str | None) -> Query:
         """Rows of (trigger name, timing and event) on the table."""
         raise NotImplementedError
+
+    # -- plan --
+    def _key_match(self, key: Sequence[str], op: str, n: int) -> str:
+        cols = ", ".join(self.quote(c) for c in key)
+        vals = ", ".join([self.p] * n)
+        return f"({cols}) {op} ({vals})" if len(key) > 1 else f"{cols} {op} {vals}"
+
+    def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
+        """The first ``limit`` keys in key order (to cut sample batches from)."""
+        cols = ", ".join(self.quote(c) for c in key)
+        return (f"SELECT {cols} FROM {self.spec_table(spec)} ORDER BY {cols} "
+                f"LIMIT {int(limit)}", ())
+
+    def _range(self, key: Sequence[str], lo: Sequence[Any], hi: Sequence[Any]) -> Query:
+        return (f"{self._key_match(key, '>=', len(key))} AND "
+                f"{self._key_match(key, '<=', len(key))}", (*lo, *hi))
+
+    def forward_update_range(self, spec: MigrationSpec, key: Sequence[str],
+                             lo: Sequence[Any], hi: Sequence[Any]) -> Query:
+        """``UPDATE ... SET new = f(old)`` for the keys in [lo, hi] (one backfill batch)."""
+        sets = ", ".join(f"{self.quote(c)} = {self.forward_expr(spec, c)}"
+                         for c in spec.new_columns)
+        where, params = self._range(key, lo, hi)
+        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
+
+    def proxy_update_range(self, spec: MigrationSpec, key: Sequence[str],
+                           lo: Sequence[Any], hi: Sequence[Any]) -> Query:
+        """A stand-in write of the same rows before the new column exists (old = old)."""
+        sets = ", ".join(f"{self.quote(c)} = {self.quote(c)}" for c in spec.old_columns)
+        where, params = self._range(key, lo, hi)
+        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
+
+    def read_range(self, spec: MigrationSpec, key: Sequence[str], lo: Sequence[Any],
+                   hi: Sequence[Any]) -> Query:
+        """Read and transform the rows in [lo, hi] (the cost of verify and of a scan)."""
+        first = spec.new_columns[0]
+        expr = (self.forward_expr(spec, first) if spec.forward_template(self.name, first)
+                else self.quote(spec.old_columns[0]))
+        where, params = self._range(key, lo, hi)
+        return (f"SELECT count(*), count({expr}) FROM {self.spec_table(spec)} WHERE {where}",
+                params)
+
+    def unbackfilled_count(self, spec: MigrationSpec) -> Query:
+        """One row: rows whose old column is set and a new column still NULL."""
+        olds = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in spec.old_columns)
+        news = " OR ".join(f"{self.quote(c)} IS NULL" for c in spec.new_columns)
+        return (f"SELECT count(*) FROM {self.spec_table(spec)} WHERE {olds} AND ({news})", ())

@@ -82,6 +82,8 @@ class SQLiteDialect(Dialect):
                 (table, s, s))
 
     # -- preflight --
+    shows_sessions: ClassVar[bool] = False
+
     def server_version(self) -> Query:
         return "SELECT sqlite_version()", ()
 
