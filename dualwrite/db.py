@@ -181,15 +181,34 @@ class Database:
             except Exception:  # noqa: BLE001 -- closing a broken connection may fail too
                 pass
 
+    def _begin(self) -> Any:
+        """A cursor on this thread's connection with a transaction begun.
+
+        A connection that died while idle (server restart, killed session, network) fails
+        at BEGIN, before anything ran: it is replaced once, which is always safe.
+        """
+        for attempt in (1, 2):
+            cur = self._connection().cursor()
+            try:
+                cur.execute(self.dialect.begin_sql)
+                return cur
+            except Exception as exc:
+                if not _is_driver_error(exc):
+                    raise
+                with contextlib.suppress(Exception):
+                    cur.close()
+                self._discard()
+                if attempt == 2:
+                    raise DatabaseError(f"{self.dialect.name} error: {exc}", cause=exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """One transaction on this thread's connection: committed on success, rolled back
         on error. Driver errors come out as :class:`DatabaseError` (``cause`` holds the
         original); the connection is replaced after one."""
-        conn = self._connection()
-        cur = conn.cursor()
+        cur = self._begin()
         try:
-            cur.execute(self.dialect.begin_sql)
             yield Transaction(cur, self)
             cur.execute("COMMIT")
         except BaseException as exc:

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
+from dualwrite.dialects.base import (
+    STATE_TABLES,
+    Dialect,
+    Query,
+    TriggerObject,
+    TriggerTarget,
+)
 from dualwrite.spec import MigrationSpec
 
 __all__ = ["MySQLDialect"]
@@ -90,10 +96,6 @@ class MySQLDialect(Dialect):
 
     def lock_timeout_applied(self, seconds: float) -> float:
         return float(max(1, math.ceil(seconds)))
-
-    def is_lock_timeout(self, exc: BaseException | None) -> bool:
-        args: tuple[Any, ...] = getattr(exc, "args", ())
-        return bool(args) and args[0] == 1205  # ER_LOCK_WAIT_TIMEOUT (also metadata locks)
 
     def is_online_unsupported(self, exc: BaseException | None) -> bool:
         args: tuple[Any, ...] = getattr(exc, "args", ())
@@ -215,3 +217,149 @@ class MySQLDialect(Dialect):
                 f"FROM information_schema.triggers WHERE event_object_schema = "
                 f"COALESCE({self.p}, DATABASE()) AND event_object_table = {self.p} "
                 f"ORDER BY trigger_name", (schema, table))
+    # -- backfill ---------------------------------------------------------------------
+    def null_safe_equal(self, a: str, b: str) -> str:
+        return f"{a} <=> {b}"
+
+    def exact_equal(self, a: str, b: str) -> str:
+        # byte-exact: a case-insensitive collation must not hide a needed write
+        return f"CAST({a} AS BINARY) <=> CAST({b} AS BINARY)"
+
+    def estimate_rows(self, spec: MigrationSpec) -> Query:
+        # InnoDB's estimate from the statistics: instant on any size
+        return (f"SELECT COALESCE(MAX(table_rows), 0) FROM information_schema.tables WHERE "
+                f"table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p}",
+                (spec.schema, spec.table))
+
+    def batch_settings(self, lock_timeout: float, statement_timeout: float) -> list[Query]:
+        # innodb_lock_wait_timeout is whole seconds on both servers. A statement timeout
+        # differs (MySQL max_execution_time covers SELECT only; MariaDB max_statement_time):
+        # the batch relies on the lock timeout and on its adaptive size instead.
+        return [(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}", ())]
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        by_code = {1205: "lock_timeout", 1213: "deadlock", 3024: "statement_timeout",
+                   1969: "statement_timeout", 2006: "connection", 2013: "connection",
+                   2003: "connection", 2055: "connection", 1927: "connection",
+                   1053: "connection"}
+        if code in by_code:
+            return by_code[code]
+        if type(exc).__name__ in ("InterfaceError",) or (code is None and \
+                type(exc).__name__ == "OperationalError"):
+            return "connection"
+        return None
+
+    # -- triggers -----------------------------------------------------------------------
+    # A BEFORE INSERT and a BEFORE UPDATE trigger that SET NEW.x. The marker is the first
+    # line of the body (information_schema.TRIGGERS.ACTION_STATEMENT). A failing transform
+    # is re-signalled with the migration, direction and table in the message (SQLSTATE and
+    # error number kept); the statement is rolled back.
+    #
+    # MySQL/MariaDB DDL is not transactional: each CREATE/DROP TRIGGER commits on its own.
+    # The installer holds ``LOCK TABLES ... WRITE`` around a replacement so that no write
+    # runs between the DROP and the CREATE. Valid on MySQL 8 and MariaDB 10.5+ (several
+    # triggers per event and timing; no CREATE OR REPLACE TRIGGER on MySQL).
+
+    transactional_ddl: ClassVar[bool] = False
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    def _distinct(self, a: str, b: str) -> str:
+        return f"NOT ({a} <=> {b})"
+
+    def _mysql_branch(self, spec: MigrationSpec, step: str, assignments: list[str]) -> str:
+        """A block that runs ``assignments`` and re-signals a failure with context. The
+        handler lives in the branch: declared per row only where a transform runs (local
+        variables and handlers are what makes a MySQL trigger slow)."""
+        lit = self.literal
+        prefix = f"dualwrite {spec.key}: the {step} transform failed on table {spec.table}: "
+        sets = "\n".join(f"      SET NEW.{a};" for a in assignments)
+        return f"""    BEGIN
+      DECLARE EXIT HANDLER FOR SQLEXCEPTION
+      BEGIN
+        DECLARE v_msg TEXT;
+        GET DIAGNOSTICS CONDITION 1 v_msg = MESSAGE_TEXT;
+        SET v_msg = LEFT(CONCAT({lit(prefix)}, v_msg), 128);
+        RESIGNAL SET MESSAGE_TEXT = v_msg;
+      END;
+{sets}
+    END;"""
+
+    def _mysql_body(self, spec: MigrationSpec, target: TriggerTarget, event: str,
+                    marker: str) -> str:
+        if event == "INSERT":
+            old_side = self._any_set(spec.old_columns, "NEW")
+            new_side = self._any_set(spec.new_columns, "NEW")
+        else:
+            old_side = self._any_changed(spec.old_columns)
+            new_side = self._any_changed(spec.new_columns)
+        fwd = [f"{self.quote(c)} = {self.trigger_forward(spec, c, 'NEW')}"
+               for c in spec.new_columns]
+        bwd = [f"{self.quote(c)} = {self.trigger_backward(spec, c, 'NEW')}"
+               for c in spec.old_columns]
+        fwd_block = self._mysql_branch(spec, "forward", fwd)
+        bwd_block = self._mysql_branch(spec, "backward", bwd)
+        # The stage lookup is a statement of its own, reached only when both sides
+        # changed: a subquery anywhere in a condition costs every row (measured).
+        return f"""BEGIN
+  {marker}
+  IF ({old_side}) AND ({new_side}) THEN
+    IF {self.trigger_new_wins(spec, target)} THEN
+{bwd_block}
+    ELSE
+{fwd_block}
+    END IF;
+  ELSEIF {old_side} THEN
+{fwd_block}
+  ELSEIF {new_side} THEN
+{bwd_block}
+  END IF;
+END"""
+
+    def trigger_objects(self, spec: MigrationSpec, target: TriggerTarget) -> list[TriggerObject]:
+        table = self.table(spec.table, target.schema)
+        parts = []
+        for event, suffix in (("INSERT", "_bi"), ("UPDATE", "_bu")):
+            name = self.trigger_name(spec, suffix)
+            qname = self.table(name, target.schema)
+
+            def render(marker: str, event: str = event, qname: str = qname
+                       ) -> tuple[str, list[str]]:
+                body = self._mysql_body(spec, target, event, marker)
+                return body, [f"CREATE TRIGGER {qname} BEFORE {event} ON {table} "
+                              f"FOR EACH ROW {body}"]
+
+            parts.append((name, "trigger", spec.table, f"BEFORE {event} ON {spec.table}",
+                          render, [f"DROP TRIGGER IF EXISTS {qname}"], False))
+        return self._objects(parts, spec.key)
+
+    def trigger_catalog(self, spec: MigrationSpec, target: TriggerTarget,
+                        objects: Sequence[TriggerObject]) -> Query:
+        names = [o.name for o in objects]
+        return (f"SELECT trigger_name, 'trigger', action_statement, CONCAT(action_timing, ' ', "
+                f"event_manipulation, ' ON ', event_object_table) FROM information_schema.triggers "
+                f"WHERE trigger_schema = {self.p} AND trigger_name IN ({self._ph(len(names))})",
+                (target.schema, *names))
+
+    def default_schema(self) -> Query | None:
+        return "SELECT DATABASE()", ()
+
+    def trigger_lock(self, spec: MigrationSpec, target: TriggerTarget, timeout_ms: int,
+                     exclusive: bool) -> list[Query]:
+        seconds = max(1, int(timeout_ms) // 1000)
+        return [(f"SET SESSION lock_wait_timeout = {seconds}", ()),
+                (f"LOCK TABLES {self.table(spec.table, target.schema)} WRITE", ())]
+
+    def trigger_unlock(self) -> list[Query]:
+        return [("UNLOCK TABLES", ()), ("SET SESSION lock_wait_timeout = DEFAULT", ())]
+
+    def preflight_warnings(self) -> Query | None:
+        # A bad CAST in a SELECT is a warning here, an error in the trigger (strict mode).
+        return "SHOW WARNINGS", ()
+
+    def is_lock_timeout(self, exc: BaseException | None) -> bool:
+        # 1205 lock wait timeout, 1213 deadlock
+        args: tuple[Any, ...] = getattr(exc, "args", ())
+        return bool(args) and args[0] in (1205, 1213)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
+from dualwrite.dialects.base import (
+    STATE_TABLES,
+    Dialect,
+    Query,
+    TriggerObject,
+    TriggerTarget,
+)
+from dualwrite.errors import SpecError
 from dualwrite.spec import MigrationSpec
 
 __all__ = ["PostgresDialect"]
@@ -60,10 +67,6 @@ class PostgresDialect(Dialect):
 
     def reset_lock_timeout(self) -> Query:
         return "RESET lock_timeout", ()
-
-    def is_lock_timeout(self, exc: BaseException | None) -> bool:
-        # 55P03 lock_not_available (lock_timeout); 57014 would be statement_timeout.
-        return getattr(exc, "sqlstate", None) == "55P03"
 
     def indexes(self, table: str, schema: str | None) -> Query:
         return (f"SELECT ci.relname, i.indisunique, i.indisprimary, con.conname, i.indisvalid, "
@@ -173,3 +176,168 @@ class PostgresDialect(Dialect):
         return (f"SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
                 f"WHERE tgrelid = to_regclass({self.p}) AND NOT tgisinternal ORDER BY tgname",
                 (self._regclass_arg(table, schema),))
+    # -- backfill ---------------------------------------------------------------------
+    def key_compare(self, key: Sequence[str], op: str, values: Sequence[Any]) -> Query:
+        # a row-value comparison is one btree range scan on PostgreSQL
+        if len(key) == 1:
+            return super().key_compare(key, op, values)
+        if op not in (">", "<="):
+            raise ValueError(op)
+        return (f"({', '.join(self.quote(c) for c in key)}) {op} ({self._ph(len(key))})",
+                tuple(values))
+
+    def estimate_rows(self, spec: MigrationSpec) -> Query:
+        # the planner's estimate: instant on any size (-1 before the first ANALYZE)
+        return ("SELECT GREATEST(c.reltuples, 0)::bigint FROM pg_class c "
+                f"WHERE c.oid = to_regclass({self.p})", (self.spec_table(spec),))
+
+    def batch_settings(self, lock_timeout: float, statement_timeout: float) -> list[Query]:
+        # SET LOCAL: only for this batch's transaction
+        return [(f"SET LOCAL lock_timeout = {max(1, int(lock_timeout * 1000))}", ()),
+                (f"SET LOCAL statement_timeout = {max(1, int(statement_timeout * 1000))}", ())]
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        state = getattr(exc, "sqlstate", None)
+        by_state = {"55P03": "lock_timeout", "40P01": "deadlock", "40001": "serialization",
+                    "57014": "statement_timeout", "57P01": "connection", "57P02": "connection",
+                    "57P03": "connection"}
+        if state in by_state:
+            return by_state[state]
+        if state and state.startswith("08"):
+            return "connection"
+        if state is None and type(exc).__name__ in ("OperationalError", "InterfaceError"):
+            return "connection"  # no SQLSTATE: the connection is gone
+        return None
+
+    # -- health -----------------------------------------------------------------------
+    def health_replica_lag(self) -> Query | None:
+        # NULL (unavailable) when no replica streams from this server or when the role
+        # may not see pg_stat_replication; 0 when replicas are idle and caught up.
+        return ("SELECT CASE WHEN count(*) = 0 THEN NULL ELSE COALESCE(EXTRACT(EPOCH FROM "
+                "max(replay_lag)), 0) END FROM pg_stat_replication", ())
+
+    # -- triggers -----------------------------------------------------------------------
+    # One plpgsql function (SECURITY INVOKER, pinned search_path) and one BEFORE INSERT OR
+    # UPDATE row trigger. The function's marker is in its body (pg_proc.prosrc), the
+    # trigger's in its comment. A transform that fails is re-raised with the migration,
+    # the direction and the table named, keeping the SQLSTATE; the write is rolled back.
+
+    _DOLLAR = "$dualwrite$"
+    _TRIGGER_SHAPE = "enabled before-row insert-update calls-dualwrite-function"
+
+    def _search_path(self, target: TriggerTarget) -> str:
+        schemas = [s for s in dict.fromkeys((target.schema, target.state_schema)) if s]
+        return ", ".join(["pg_catalog", *(self.quote(s) for s in schemas), "pg_temp"])
+
+    def _function(self, spec: MigrationSpec, target: TriggerTarget) -> str:
+        return self.table(self.trigger_name(spec), target.schema)
+
+    def _function_body(self, spec: MigrationSpec, target: TriggerTarget, marker: str) -> str:
+        fwd = "\n".join(f"      NEW.{self.quote(c)} := {self.trigger_forward(spec, c, 'NEW')};"
+                        for c in spec.new_columns)
+        bwd = "\n".join(f"      NEW.{self.quote(c)} := {self.trigger_backward(spec, c, 'NEW')};"
+                        for c in spec.old_columns)
+        lit = self.literal
+        return f"""
+{marker}
+DECLARE
+  v_old_side boolean;
+  v_new_side boolean;
+  v_new_wins boolean := false;
+  v_step text := 'stage lookup';
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    v_old_side := {self._any_set(spec.old_columns, 'NEW')};
+    v_new_side := {self._any_set(spec.new_columns, 'NEW')};
+  ELSE
+    v_old_side := {self._any_changed(spec.old_columns)};
+    v_new_side := {self._any_changed(spec.new_columns)};
+  END IF;
+  IF NOT (v_old_side OR v_new_side) THEN
+    RETURN NEW;
+  END IF;
+  BEGIN
+    IF v_old_side AND v_new_side THEN
+      v_new_wins := {self.trigger_new_wins(spec, target)};
+    END IF;
+    IF v_old_side AND NOT v_new_wins THEN
+      v_step := 'forward transform';
+{fwd}
+    ELSE
+      v_step := 'backward transform';
+{bwd}
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+      MESSAGE = format('dualwrite %s: the %s failed on table %s: %s', {lit(spec.key)}, v_step,
+                       {lit(spec.table)}, SQLERRM),
+      HINT = {lit(self.trigger_error_hint(spec))};
+  END;
+  RETURN NEW;
+END
+"""
+
+    def trigger_objects(self, spec: MigrationSpec, target: TriggerTarget) -> list[TriggerObject]:
+        fn = self._function(spec, target)
+        trg = self.quote(self.trigger_name(spec))
+        table = self.table(spec.table, target.schema)
+        cols = ", ".join(self.quote(c) for c in (*spec.old_columns, *spec.new_columns))
+
+        def function(marker: str) -> tuple[str, list[str]]:
+            body = self._function_body(spec, target, marker)
+            if self._DOLLAR in body:
+                raise SpecError(f"migration {spec.key!r}: a SQL transform contains "
+                                f"{self._DOLLAR}", key=spec.key, table=spec.table,
+                                hint="remove that text from the transform")
+            return body, [f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql "
+                          f"SECURITY INVOKER SET search_path = {self._search_path(target)} "
+                          f"AS {self._DOLLAR}{body}{self._DOLLAR}"]
+
+        def trigger(marker: str) -> tuple[str, list[str]]:
+            return marker, [f"CREATE TRIGGER {trg} BEFORE INSERT OR UPDATE OF {cols} ON {table} "
+                            f"FOR EACH ROW EXECUTE FUNCTION {fn}()",
+                            f"COMMENT ON TRIGGER {trg} ON {table} IS {self.literal(marker)}"]
+
+        return self._objects([
+            (self.trigger_name(spec), "function", "", "security-invoker pinned-search-path",
+             function, [f"DROP FUNCTION IF EXISTS {fn}()"], True),
+            (self.trigger_name(spec), "trigger", spec.table, self._TRIGGER_SHAPE, trigger,
+             [f"DROP TRIGGER IF EXISTS {trg} ON {table}"], False),
+        ], spec.key)
+
+    def trigger_catalog(self, spec: MigrationSpec, target: TriggerTarget,
+                        objects: Sequence[TriggerObject]) -> Query:
+        p = self.p
+        name = self.trigger_name(spec)  # the function's and the trigger's
+        return (f"SELECT f.proname, 'function', f.prosrc, concat_ws(' ', "
+                f"CASE WHEN f.prosecdef THEN 'security-definer' ELSE 'security-invoker' END, "
+                f"CASE WHEN EXISTS (SELECT 1 FROM unnest(f.proconfig) c "
+                f"WHERE starts_with(c, 'search_path=')) THEN 'pinned-search-path' "
+                f"ELSE 'caller-search-path' END) "
+                f"FROM pg_catalog.pg_proc f JOIN pg_catalog.pg_namespace n "
+                f"ON n.oid = f.pronamespace WHERE n.nspname = {p} AND f.proname = {p} "
+                f"AND f.pronargs = 0 "
+                f"UNION ALL SELECT t.tgname, 'trigger', "
+                f"COALESCE(obj_description(t.oid, 'pg_trigger'), ''), concat_ws(' ', "
+                f"CASE t.tgenabled WHEN 'D' THEN 'disabled' ELSE 'enabled' END, "
+                f"CASE WHEN t.tgtype = 23 THEN 'before-row insert-update' "
+                f"ELSE 'tgtype-' || t.tgtype END, "
+                f"CASE WHEN t.tgfoid = to_regprocedure({p}) THEN 'calls-dualwrite-function' "
+                f"ELSE 'calls-' || t.tgfoid::regproc::text END) "
+                f"FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass({p}) "
+                f"AND t.tgname = {p} AND NOT t.tgisinternal",
+                (target.schema, name, self._function(spec, target) + "()",
+                 self.table(spec.table, target.schema), name))
+
+    def default_schema(self) -> Query | None:
+        return "SELECT current_schema()", ()
+
+    def trigger_lock(self, spec: MigrationSpec, target: TriggerTarget, timeout_ms: int,
+                     exclusive: bool) -> list[Query]:
+        mode = "ACCESS EXCLUSIVE" if exclusive else "SHARE ROW EXCLUSIVE"
+        return [(f"SET LOCAL lock_timeout = {int(timeout_ms)}", ()),
+                (f"LOCK TABLE {self.table(spec.table, target.schema)} IN {mode} MODE", ())]
+
+    def is_lock_timeout(self, exc: BaseException | None) -> bool:
+        # 55P03 lock_not_available, 40P01 deadlock_detected
+        return getattr(exc, "sqlstate", None) in ("55P03", "40P01")

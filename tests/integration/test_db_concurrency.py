@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from dualwrite.db import Database
 from tests.helpers import create_table, q
 
@@ -31,3 +33,24 @@ def test_threads_reading_then_writing_in_transactions(db: Database) -> None:
         t.join()
     assert errors == []
     assert db.fetchone((f"SELECT n FROM {q(db, 'counter')} WHERE id = {p}", (1,))) == (160,)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
+def test_a_connection_killed_while_idle_is_replaced(db: Database, db_url: str) -> None:
+    p = db.dialect.p
+    if db.dialect.name == "postgresql":
+        (pid,) = db.fetchone(("SELECT pg_backend_pid()", ())) or (None,)
+        kill = (f"SELECT pg_terminate_backend({p})", (pid,))
+    else:
+        (pid,) = db.fetchone(("SELECT CONNECTION_ID()", ())) or (None,)
+        kill = (f"KILL CONNECTION {int(pid)}", ())
+    other = Database.from_url(db_url)
+    try:
+        other.execute(kill)
+    finally:
+        other.close()
+    # The next statement finds the connection dead at BEGIN and gets a new one.
+    assert db.fetchone(("SELECT 1", ())) == (1,)
+    again = db.fetchone(("SELECT pg_backend_pid()" if db.dialect.name == "postgresql"
+                         else "SELECT CONNECTION_ID()", ()))
+    assert again is not None and again[0] != pid
