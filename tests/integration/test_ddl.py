@@ -325,3 +325,41 @@ def test_postgres_drops_an_invalid_leftover_index(db: Database) -> None:
     OnlineDdl(m, policy=FAST).expand(KEY)
     assert new_indexes(db) == {"ix_users_display_name": (False, True),
                                "users_display_name_key": (True, True)}
+
+
+def test_contract_drops_the_mirror_triggers(db: Database) -> None:
+    """Trigger mode: contract drops dualwrite's mirror triggers before the old column."""
+    from dualwrite.triggers import TriggerInstaller
+
+    users(db, not_null=False)
+    spec = RenameColumn(key=KEY, table="users", old="full_name", new="display_name",
+                        confidence_window=0, mode="trigger")
+    m = Migrator(db, [spec])
+    m.init()
+    ddl = OnlineDdl(m, policy=FAST)
+    ddl.expand(KEY)
+    TriggerInstaller(db).install(spec)
+    m.advance(KEY, Stage.SHADOW)
+    db.execute((f"UPDATE {q(db, 'users')} SET {q(db, 'display_name')} = {q(db, 'full_name')}",
+                ()))
+    record_backfill_and_verify(db, KEY, spec.spec_hash())
+    m.advance(KEY, Stage.COMPLETE)
+    plan = plan_contract(db, spec)
+    step = next(s for s in plan.steps if s.name == "drop mirror triggers")
+    assert not step.done and step.sql and step.rollback
+    names = [s.name for s in plan.steps]
+    assert names.index("drop mirror triggers") < names.index("drop column full_name")
+
+    def triggers() -> list[str]:
+        return [str(r[0]) for r in db.fetchall(db.dialect.table_triggers("users", None))]
+
+    assert any(t.startswith("dualwrite_") for t in triggers())
+    # its rollback reinstalls them
+    runner = ddl.runner(spec)
+    runner.run([step])
+    assert not any(t.startswith("dualwrite_") for t in triggers())
+    runner.rollback([replace(step, done=True)])
+    assert TriggerInstaller(db).status(spec).current
+    ddl.contract(KEY, confirm=KEY)
+    assert not any(t.startswith("dualwrite_") for t in triggers())
+    assert "full_name" not in catalog(db)["columns"]
