@@ -113,7 +113,8 @@ def measure_backfill_rate(db: Database, spec: MigrationSpec, key: Sequence[str],
                           batches: int = DEFAULT_SAMPLE_BATCHES,
                           commit_probe: bool = True) -> BackfillRate:
     """Time ``batches`` backfill batches of ``batch_size`` rows on the first keys of the
-    table, each in a transaction that is rolled back: the table does not change.
+    table -- the backfill's own batch UPDATE -- each in a transaction that is rolled back:
+    the table does not change.
 
     With ``commit_probe`` the cost of a batch's commit is timed too, on as many probe rows
     written to and deleted from the fleet state table (not the migrated table)."""
@@ -122,8 +123,9 @@ def measure_backfill_rate(db: Database, spec: MigrationSpec, key: Sequence[str],
     forward = info is not None and all(c in info.columns for c in spec.new_columns) and all(
         spec.forward_template(d.name, c) for c in spec.new_columns)
     keys = db.fetchall(d.key_sample(spec, key, batch_size * batches))
-    ranges = [(keys[i], keys[min(i + batch_size, len(keys)) - 1])
-              for i in range(0, len(keys), batch_size)]
+    # Batches ``lo < key <= hi`` as the backfill walks them.
+    ends = [keys[min(i + batch_size, len(keys)) - 1] for i in range(0, len(keys), batch_size)]
+    ranges = list(zip([None, *ends[:-1]], ends, strict=True))
     write = read = 0.0
     for lo, hi in ranges:
         # One transaction per batch, rolled back at once: row locks are held for one batch
@@ -133,7 +135,7 @@ def measure_backfill_rate(db: Database, spec: MigrationSpec, key: Sequence[str],
                 t0 = time.perf_counter()
                 tx.fetchall(d.read_range(spec, key, lo, hi))
                 t1 = time.perf_counter()
-                tx.execute(d.forward_update_range(spec, key, lo, hi) if forward
+                tx.execute(d.backfill_update(spec, key, "forward", lo, hi) if forward
                            else d.proxy_update_range(spec, key, lo, hi))
                 write += time.perf_counter() - t1
                 read += t1 - t0

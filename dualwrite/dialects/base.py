@@ -402,192 +402,6 @@ class Dialect:
                 f"AND direction = {self.p} AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
                 (key, direction))
 
-    # -- ddl --
-    #: How indexes are built without blocking writes: ``concurrently`` (PostgreSQL),
-    #: ``inplace`` (MySQL/MariaDB ALGORITHM=INPLACE, LOCK=NONE) or ``none`` (SQLite).
-    online_index: ClassVar[str] = "none"
-    #: Whether dropping a column also drops the indexes and constraints on it (else they
-    #: are dropped first, one by one).
-    drops_indexes_with_column: ClassVar[bool] = False
-    #: How a nullable column becomes NOT NULL online: ``check`` (PostgreSQL: CHECK NOT VALID,
-    #: VALIDATE, SET NOT NULL), ``modify`` (MySQL/MariaDB: MODIFY, a table rebuild) or
-    #: ``none`` (SQLite cannot, short of rebuilding the table).
-    not_null_method: ClassVar[str] = "none"
-
-    def set_lock_timeout(self, seconds: float) -> Query:
-        """Bound how long this session's next DDL statements wait for a table lock."""
-        raise NotImplementedError
-
-    def reset_lock_timeout(self) -> Query:
-        """Back to the server's default lock wait for this session."""
-        raise NotImplementedError
-
-    def lock_timeout_applied(self, seconds: float) -> float:
-        """The lock timeout the server really applies for ``seconds`` (rounding)."""
-        return seconds
-
-    def is_online_unsupported(self, exc: BaseException | None) -> bool:
-        """Whether a driver error means "this ALGORITHM/LOCK is not possible here"."""
-        return False
-
-    def indexes(self, table: str, schema: str | None) -> Query:
-        """Rows of (index name, unique, primary, constraint name or NULL, valid, plain,
-        column name or NULL, position, prefix length or NULL, method), one per key column,
-        ordered by index then position. ``plain``: no predicate and no expression."""
-        raise NotImplementedError
-
-    def check_constraints(self, table: str, schema: str | None) -> Query:
-        """Rows of (constraint name, validated) for the table's CHECK constraints."""
-        raise NotImplementedError
-
-    def add_column_online(self, spec: MigrationSpec, column: str, type_sql: str,
-                          algorithm: str | None) -> Query:
-        """Add a NULL column; ``algorithm`` is a MySQL ALGORITHM (None: server's choice)."""
-        return self.add_column(spec, column, type_sql)
-
-    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
-        """Drop a column (``algorithm`` as in :meth:`add_column_online`)."""
-        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN {self.quote(column)}", ())
-
-    def column_definition(self, type_sql: str, collation: str | None) -> str:
-        """A column's type as written in ALTER TABLE ... MODIFY (MySQL keeps the collation)."""
-        return type_sql
-
-    def _index_columns(self, columns: Sequence[tuple[str, int | None]]) -> str:
-        return ", ".join(self.quote(c) for c, _ in columns)
-
-    def create_index(self, spec: MigrationSpec, name: str,
-                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
-                     method: str, online: bool) -> Query:
-        """Create an index on ``columns`` ((name, prefix length)); ``online`` builds it
-        without blocking writes where the server can."""
-        kind = "UNIQUE INDEX" if unique else "INDEX"
-        return (f"CREATE {kind} {self.quote(name)} ON {self.spec_table(spec)} "
-                f"({self._index_columns(columns)})", ())
-
-    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
-        """Drop an index if it exists (``online`` where the server can)."""
-        schema = f"{self.quote(spec.schema)}." if spec.schema else ""
-        return f"DROP INDEX IF EXISTS {schema}{self.quote(name)}", ()
-
-    def add_not_null_check(self, spec: MigrationSpec, column: str, name: str) -> Query:
-        """``CHECK (column IS NOT NULL) NOT VALID``: enforced for new rows, no scan."""
-        raise NotImplementedError
-
-    def validate_constraint(self, spec: MigrationSpec, name: str) -> Query:
-        """Check existing rows against a NOT VALID constraint (no write lock)."""
-        raise NotImplementedError
-
-    def drop_constraint(self, spec: MigrationSpec, name: str) -> Query:
-        """Drop a constraint if it exists."""
-        return (f"ALTER TABLE {self.spec_table(spec)} DROP CONSTRAINT IF EXISTS "
-                f"{self.quote(name)}", ())
-
-    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
-                     algorithm: str | None) -> Query:
-        """Make a column NOT NULL (``type_sql``: its full type, for MySQL's MODIFY)."""
-        raise NotImplementedError
-
-    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
-                      algorithm: str | None) -> Query:
-        """Make a column nullable again."""
-        raise NotImplementedError
-
-    def add_unique_using_index(self, spec: MigrationSpec, name: str, index: str) -> Query:
-        """Turn a unique index into a named unique constraint."""
-        raise NotImplementedError
-
-    def lock_waits(self, table: str, schema: str | None) -> Query:
-        """Rows of (session id, seconds waiting, statement) of sessions waiting for a lock on
-        the table (none where the server cannot tell)."""
-        return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
-
-    # -- preflight --
-    #: Whether the server shows other sessions (their locks, transactions, replication).
-    shows_sessions: ClassVar[bool] = True
-
-    def server_version(self) -> Query:
-        """One row: the server's version string."""
-        raise NotImplementedError
-
-    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
-        """(feature, available, what it means for a migration) for a version string."""
-        return []
-
-    def table_stats(self, table: str, schema: str | None) -> Query:
-        """One row: (estimated rows or NULL/negative when unknown, total bytes with indexes,
-        table bytes)."""
-        raise NotImplementedError
-
-    def count_rows(self, spec: MigrationSpec) -> Query:
-        """One row: the exact row count (used when the catalog has no estimate)."""
-        return f"SELECT count(*) FROM {self.spec_table(spec)}", ()
-
-    def lock_holders(self, table: str, schema: str | None) -> Query:
-        """Rows of (session id, seconds in transaction, lock mode, statement) of other
-        sessions holding a lock on the table (none where the server cannot tell)."""
-        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
-
-    def long_transactions(self, min_seconds: float) -> Query:
-        """Rows of (session id, seconds, state, statement) of other sessions' transactions
-        open for at least ``min_seconds``."""
-        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
-
-    def replication_status(self) -> Query:
-        """One row: (replicas connected, worst replay lag in seconds or NULL, whether this
-        server is itself a replica / read-only)."""
-        return "SELECT 0, NULL, 0", ()
-
-    def table_triggers(self, table: str, schema: str | None) -> Query:
-        """Rows of (trigger name, timing and event) on the table."""
-        raise NotImplementedError
-
-    # -- plan --
-    def _key_match(self, key: Sequence[str], op: str, n: int) -> str:
-        cols = ", ".join(self.quote(c) for c in key)
-        vals = ", ".join([self.p] * n)
-        return f"({cols}) {op} ({vals})" if len(key) > 1 else f"{cols} {op} {vals}"
-
-    def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
-        """The first ``limit`` keys in key order (to cut sample batches from)."""
-        cols = ", ".join(self.quote(c) for c in key)
-        return (f"SELECT {cols} FROM {self.spec_table(spec)} ORDER BY {cols} "
-                f"LIMIT {int(limit)}", ())
-
-    def _range(self, key: Sequence[str], lo: Sequence[Any], hi: Sequence[Any]) -> Query:
-        return (f"{self._key_match(key, '>=', len(key))} AND "
-                f"{self._key_match(key, '<=', len(key))}", (*lo, *hi))
-
-    def forward_update_range(self, spec: MigrationSpec, key: Sequence[str],
-                             lo: Sequence[Any], hi: Sequence[Any]) -> Query:
-        """``UPDATE ... SET new = f(old)`` for the keys in [lo, hi] (one backfill batch)."""
-        sets = ", ".join(f"{self.quote(c)} = {self.forward_expr(spec, c)}"
-                         for c in spec.new_columns)
-        where, params = self._range(key, lo, hi)
-        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
-
-    def proxy_update_range(self, spec: MigrationSpec, key: Sequence[str],
-                           lo: Sequence[Any], hi: Sequence[Any]) -> Query:
-        """A stand-in write of the same rows before the new column exists (old = old)."""
-        sets = ", ".join(f"{self.quote(c)} = {self.quote(c)}" for c in spec.old_columns)
-        where, params = self._range(key, lo, hi)
-        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
-
-    def read_range(self, spec: MigrationSpec, key: Sequence[str], lo: Sequence[Any],
-                   hi: Sequence[Any]) -> Query:
-        """Read and transform the rows in [lo, hi] (the cost of verify and of a scan)."""
-        first = spec.new_columns[0]
-        expr = (self.forward_expr(spec, first) if spec.forward_template(self.name, first)
-                else self.quote(spec.old_columns[0]))
-        where, params = self._range(key, lo, hi)
-        return (f"SELECT count(*), count({expr}) FROM {self.spec_table(spec)} WHERE {where}",
-                params)
-
-    def unbackfilled_count(self, spec: MigrationSpec) -> Query:
-        """One row: rows whose old column is set and a new column still NULL."""
-        olds = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in spec.old_columns)
-        news = " OR ".join(f"{self.quote(c)} IS NULL" for c in spec.new_columns)
-        return (f"SELECT count(*) FROM {self.spec_table(spec)} WHERE {olds} AND ({news})", ())
     # -- backfill ---------------------------------------------------------------------
     #: Error classes a batch is retried on, as returned by :meth:`classify_error`.
     RETRYABLE: ClassVar[frozenset[str]] = frozenset(
@@ -1032,8 +846,180 @@ class Dialect:
         return None
 
     def is_lock_timeout(self, exc: BaseException | None) -> bool:
-        """Whether a driver error is a lock wait that gave up (worth retrying)."""
+        """Whether a driver error is a lock wait that gave up, or a deadlock: worth retrying."""
         return False
+
+    # -- ddl --
+    #: How indexes are built without blocking writes: ``concurrently`` (PostgreSQL),
+    #: ``inplace`` (MySQL/MariaDB ALGORITHM=INPLACE, LOCK=NONE) or ``none`` (SQLite).
+    online_index: ClassVar[str] = "none"
+    #: Whether dropping a column also drops the indexes and constraints on it (else they
+    #: are dropped first, one by one).
+    drops_indexes_with_column: ClassVar[bool] = False
+    #: How a nullable column becomes NOT NULL online: ``check`` (PostgreSQL: CHECK NOT VALID,
+    #: VALIDATE, SET NOT NULL), ``modify`` (MySQL/MariaDB: MODIFY, a table rebuild) or
+    #: ``none`` (SQLite cannot, short of rebuilding the table).
+    not_null_method: ClassVar[str] = "none"
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        """Bound how long this session's next DDL statements wait for a table lock."""
+        raise NotImplementedError
+
+    def reset_lock_timeout(self) -> Query:
+        """Back to the server's default lock wait for this session."""
+        raise NotImplementedError
+
+    def lock_timeout_applied(self, seconds: float) -> float:
+        """The lock timeout the server really applies for ``seconds`` (rounding)."""
+        return seconds
+
+    def is_online_unsupported(self, exc: BaseException | None) -> bool:
+        """Whether a driver error means "this ALGORITHM/LOCK is not possible here"."""
+        return False
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        """Rows of (index name, unique, primary, constraint name or NULL, valid, plain,
+        column name or NULL, position, prefix length or NULL, method), one per key column,
+        ordered by index then position. ``plain``: no predicate and no expression."""
+        raise NotImplementedError
+
+    def check_constraints(self, table: str, schema: str | None) -> Query:
+        """Rows of (constraint name, validated) for the table's CHECK constraints."""
+        raise NotImplementedError
+
+    def add_column_online(self, spec: MigrationSpec, column: str, type_sql: str,
+                          algorithm: str | None) -> Query:
+        """Add a NULL column; ``algorithm`` is a MySQL ALGORITHM (None: server's choice)."""
+        return self.add_column(spec, column, type_sql)
+
+    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
+        """Drop a column (``algorithm`` as in :meth:`add_column_online`)."""
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN {self.quote(column)}", ())
+
+    def column_definition(self, type_sql: str, collation: str | None) -> str:
+        """A column's type as written in ALTER TABLE ... MODIFY (MySQL keeps the collation)."""
+        return type_sql
+
+    def _index_columns(self, columns: Sequence[tuple[str, int | None]]) -> str:
+        return ", ".join(self.quote(c) for c, _ in columns)
+
+    def create_index(self, spec: MigrationSpec, name: str,
+                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
+                     method: str, online: bool) -> Query:
+        """Create an index on ``columns`` ((name, prefix length)); ``online`` builds it
+        without blocking writes where the server can."""
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return (f"CREATE {kind} {self.quote(name)} ON {self.spec_table(spec)} "
+                f"({self._index_columns(columns)})", ())
+
+    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
+        """Drop an index if it exists (``online`` where the server can)."""
+        schema = f"{self.quote(spec.schema)}." if spec.schema else ""
+        return f"DROP INDEX IF EXISTS {schema}{self.quote(name)}", ()
+
+    def add_not_null_check(self, spec: MigrationSpec, column: str, name: str) -> Query:
+        """``CHECK (column IS NOT NULL) NOT VALID``: enforced for new rows, no scan."""
+        raise NotImplementedError
+
+    def validate_constraint(self, spec: MigrationSpec, name: str) -> Query:
+        """Check existing rows against a NOT VALID constraint (no write lock)."""
+        raise NotImplementedError
+
+    def drop_constraint(self, spec: MigrationSpec, name: str) -> Query:
+        """Drop a constraint if it exists."""
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP CONSTRAINT IF EXISTS "
+                f"{self.quote(name)}", ())
+
+    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                     algorithm: str | None) -> Query:
+        """Make a column NOT NULL (``type_sql``: its full type, for MySQL's MODIFY)."""
+        raise NotImplementedError
+
+    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                      algorithm: str | None) -> Query:
+        """Make a column nullable again."""
+        raise NotImplementedError
+
+    def add_unique_using_index(self, spec: MigrationSpec, name: str, index: str) -> Query:
+        """Turn a unique index into a named unique constraint."""
+        raise NotImplementedError
+
+    def lock_waits(self, table: str, schema: str | None) -> Query:
+        """Rows of (session id, seconds waiting, statement) of sessions waiting for a lock on
+        the table (none where the server cannot tell)."""
+        return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
+
+    # -- preflight --
+    #: Whether the server shows other sessions (their locks, transactions, replication).
+    shows_sessions: ClassVar[bool] = True
+
+    def server_version(self) -> Query:
+        """One row: the server's version string."""
+        raise NotImplementedError
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        """(feature, available, what it means for a migration) for a version string."""
+        return []
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        """One row: (estimated rows or NULL/negative when unknown, total bytes with indexes,
+        table bytes)."""
+        raise NotImplementedError
+
+    def count_rows(self, spec: MigrationSpec) -> Query:
+        """One row: the exact row count (used when the catalog has no estimate)."""
+        return f"SELECT count(*) FROM {self.spec_table(spec)}", ()
+
+    def lock_holders(self, table: str, schema: str | None) -> Query:
+        """Rows of (session id, seconds in transaction, lock mode, statement) of other
+        sessions holding a lock on the table (none where the server cannot tell)."""
+        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        """Rows of (session id, seconds, state, statement) of other sessions' transactions
+        open for at least ``min_seconds``."""
+        return "SELECT NULL, NULL, NULL, NULL WHERE 1 = 0", ()
+
+    def replication_status(self) -> Query:
+        """One row: (replicas connected, worst replay lag in seconds or NULL, whether this
+        server is itself a replica / read-only)."""
+        return "SELECT 0, NULL, 0", ()
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        """Rows of (trigger name, timing and event) on the table."""
+        raise NotImplementedError
+
+    # -- plan --
+    def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
+        """The first ``limit`` keys in key order (to cut sample batches from)."""
+        cols = ", ".join(self.quote(c) for c in key)
+        return (f"SELECT {cols} FROM {self.spec_table(spec)} ORDER BY {cols} "
+                f"LIMIT {int(limit)}", ())
+
+    def proxy_update_range(self, spec: MigrationSpec, key: Sequence[str],
+                           lo: Sequence[Any] | None, hi: Sequence[Any] | None) -> Query:
+        """A stand-in write of the rows ``lo < key <= hi`` before the new column exists
+        (old = old)."""
+        sets = ", ".join(f"{self.quote(c)} = {self.quote(c)}" for c in spec.old_columns)
+        where, params = self.key_range(key, lo, hi)
+        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
+
+    def read_range(self, spec: MigrationSpec, key: Sequence[str], lo: Sequence[Any] | None,
+                   hi: Sequence[Any] | None) -> Query:
+        """Read and transform the rows ``lo < key <= hi`` (the cost of verify and of a
+        scan)."""
+        first = spec.new_columns[0]
+        expr = (self.forward_expr(spec, first) if spec.forward_template(self.name, first)
+                else self.quote(spec.old_columns[0]))
+        where, params = self.key_range(key, lo, hi)
+        return (f"SELECT count(*), count({expr}) FROM {self.spec_table(spec)} WHERE {where}",
+                params)
+
+    def unbackfilled_count(self, spec: MigrationSpec) -> Query:
+        """One row: rows whose old column is set and a new column still NULL."""
+        olds = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in spec.old_columns)
+        news = " OR ".join(f"{self.quote(c)} IS NULL" for c in spec.new_columns)
+        return (f"SELECT count(*) FROM {self.spec_table(spec)} WHERE {olds} AND ({news})", ())
 
 
 # -- triggers ---------------------------------------------------------------------------

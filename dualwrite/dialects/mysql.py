@@ -80,143 +80,6 @@ class MySQLDialect(Dialect):
                 f"heartbeat_at = VALUES(heartbeat_at), version = VALUES(version)",
                 (instance_id, key, host, pid, version, stage, t, t))
 
-    # -- ddl --
-    # ALGORITHM=INSTANT (MySQL 8.0.12+ add column, 8.0.29+ drop column; MariaDB 10.3+/10.4+)
-    # takes no LOCK clause on MySQL 8; ALGORITHM=INPLACE, LOCK=NONE keeps writes flowing.
-    # DROP INDEX IF EXISTS is MariaDB-only, so callers check the catalog instead.
-    not_null_method: ClassVar[str] = "modify"
-    online_index: ClassVar[str] = "inplace"
-
-    def set_lock_timeout(self, seconds: float) -> Query:
-        # lock_wait_timeout (metadata locks) is whole seconds, at least 1, on both servers.
-        return f"SET SESSION lock_wait_timeout = {self.lock_timeout_applied(seconds):.0f}", ()
-
-    def reset_lock_timeout(self) -> Query:
-        return "SET SESSION lock_wait_timeout = DEFAULT", ()
-
-    def lock_timeout_applied(self, seconds: float) -> float:
-        return float(max(1, math.ceil(seconds)))
-
-    def is_online_unsupported(self, exc: BaseException | None) -> bool:
-        args: tuple[Any, ...] = getattr(exc, "args", ())
-        # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON): the ALGORITHM/LOCK asked is impossible.
-        return bool(args) and args[0] in (1845, 1846)
-
-    @staticmethod
-    def _algorithm(algorithm: str | None) -> str:
-        if algorithm is None:
-            return ""
-        if algorithm == "INSTANT":
-            return ", ALGORITHM=INSTANT"
-        if algorithm == "INPLACE":
-            return ", ALGORITHM=INPLACE, LOCK=NONE"
-        raise ValueError(f"unknown ALGORITHM {algorithm!r}")
-
-    def indexes(self, table: str, schema: str | None) -> Query:
-        # column_name is NULL for a functional index part (MySQL 8.0.13+).
-        return (f"SELECT index_name, non_unique = 0, index_name = 'PRIMARY', "
-                f"CASE WHEN non_unique = 0 THEN index_name END, 1, column_name IS NOT NULL, "
-                f"column_name, seq_in_index, sub_part, lower(index_type) "
-                f"FROM information_schema.statistics "
-                f"WHERE table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p} "
-                f"ORDER BY index_name, seq_in_index", (schema, table))
-
-    def add_column_online(self, spec: MigrationSpec, column: str, type_sql: str,
-                          algorithm: str | None) -> Query:
-        sql, params = self.add_column(spec, column, type_sql)
-        return sql + " NULL" + self._algorithm(algorithm), params
-
-    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN {self.quote(column)}"
-                f"{self._algorithm(algorithm)}", ())
-
-    def _index_columns(self, columns: Sequence[tuple[str, int | None]]) -> str:
-        return ", ".join(self.quote(c) + (f"({int(n)})" if n else "") for c, n in columns)
-
-    def create_index(self, spec: MigrationSpec, name: str,
-                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
-                     method: str, online: bool) -> Query:
-        kind = ("UNIQUE INDEX" if unique else "FULLTEXT INDEX" if method == "fulltext"
-                else "SPATIAL INDEX" if method == "spatial" else "INDEX")
-        return (f"ALTER TABLE {self.spec_table(spec)} ADD {kind} {self.quote(name)} "
-                f"({self._index_columns(columns)}){self._algorithm('INPLACE' if online else None)}",
-                ())
-
-    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} DROP INDEX {self.quote(name)}"
-                f"{self._algorithm('INPLACE' if online else None)}", ())
-
-    def column_definition(self, type_sql: str, collation: str | None) -> str:
-        return f"{type_sql} COLLATE {self.quote(collation)}" if collation else type_sql
-
-    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
-                     algorithm: str | None) -> Query:
-        # A table rebuild on both servers (online with ALGORITHM=INPLACE, LOCK=NONE).
-        return (f"ALTER TABLE {self.spec_table(spec)} MODIFY COLUMN {self.quote(column)} "
-                f"{type_sql} NOT NULL{self._algorithm(algorithm)}", ())
-
-    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
-                      algorithm: str | None) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} MODIFY COLUMN {self.quote(column)} "
-                f"{type_sql} NULL{self._algorithm(algorithm)}", ())
-
-    def lock_waits(self, table: str, schema: str | None) -> Query:
-        # Metadata-lock waits of statements naming the table (processlist has no table
-        # column; MySQL 8's performance_schema.metadata_locks is not on MariaDB by default).
-        return (f"SELECT id, time, left(info, 200) FROM information_schema.processlist "
-                f"WHERE db = COALESCE({self.p}, DATABASE()) AND state LIKE 'Waiting for table%%' "
-                f"AND info LIKE {self.p} ORDER BY time DESC",
-                (schema, f"%{table}%"))
-
-    # -- preflight --
-    def server_version(self) -> Query:
-        return "SELECT VERSION()", ()
-
-    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
-        nums = tuple(int(x) for x in re.findall(r"\d+", version.split("-", maxsplit=1)[0])[:3])
-        if "mariadb" in version.lower():
-            return [
-                ("ALGORITHM=INSTANT ADD COLUMN", nums >= (10, 3),
-                 "MariaDB 10.3+ adds a column without rebuilding the table"),
-                ("ALGORITHM=INSTANT DROP COLUMN", nums >= (10, 4),
-                 "MariaDB 10.4+ drops a column without rebuilding the table"),
-                ("online index build (INPLACE, LOCK=NONE)", True,
-                 "indexes build while writes continue"),
-            ]
-        return [
-            ("ALGORITHM=INSTANT ADD COLUMN", nums >= (8, 0, 12),
-             "MySQL 8.0.12+ adds a column without rebuilding the table"),
-            ("ALGORITHM=INSTANT DROP COLUMN", nums >= (8, 0, 29),
-             "MySQL 8.0.29+ drops a column without rebuilding the table"),
-            ("online index build (INPLACE, LOCK=NONE)", True,
-             "indexes build while writes continue"),
-        ]
-
-    def table_stats(self, table: str, schema: str | None) -> Query:
-        # table_rows is InnoDB's estimate (it can be off, and 0 before statistics exist).
-        return (f"SELECT CASE WHEN table_rows > 0 THEN table_rows END, "
-                f"data_length + index_length, data_length FROM information_schema.tables "
-                f"WHERE table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p}",
-                (schema, table))
-
-    def long_transactions(self, min_seconds: float) -> Query:
-        # processlist.time is the time in the current state: for an idle transaction, the
-        # time since its last statement (a lower bound of its age).
-        return (f"SELECT t.trx_mysql_thread_id, p.time, t.trx_state, left(t.trx_query, 200) "
-                f"FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
-                f"ON p.id = t.trx_mysql_thread_id WHERE p.id <> CONNECTION_ID() "
-                f"AND p.time >= {self.p} ORDER BY p.time DESC LIMIT 20", (float(min_seconds),))
-
-    def replication_status(self) -> Query:
-        # A primary cannot see its replicas' lag; it sees them connected (binlog dump).
-        return ("SELECT count(*), NULL, @@read_only FROM information_schema.processlist "
-                "WHERE command LIKE 'Binlog Dump%%'", ())
-
-    def table_triggers(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT trigger_name, concat(action_timing, ' ', event_manipulation) "
-                f"FROM information_schema.triggers WHERE event_object_schema = "
-                f"COALESCE({self.p}, DATABASE()) AND event_object_table = {self.p} "
-                f"ORDER BY trigger_name", (schema, table))
     # -- backfill ---------------------------------------------------------------------
     def null_safe_equal(self, a: str, b: str) -> str:
         return f"{a} <=> {b}"
@@ -363,3 +226,141 @@ END"""
         # 1205 lock wait timeout, 1213 deadlock
         args: tuple[Any, ...] = getattr(exc, "args", ())
         return bool(args) and args[0] in (1205, 1213)
+
+    # -- ddl --
+    # ALGORITHM=INSTANT (MySQL 8.0.12+ add column, 8.0.29+ drop column; MariaDB 10.3+/10.4+)
+    # takes no LOCK clause on MySQL 8; ALGORITHM=INPLACE, LOCK=NONE keeps writes flowing.
+    # DROP INDEX IF EXISTS is MariaDB-only, so callers check the catalog instead.
+    not_null_method: ClassVar[str] = "modify"
+    online_index: ClassVar[str] = "inplace"
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        # lock_wait_timeout (metadata locks) is whole seconds, at least 1, on both servers.
+        return f"SET SESSION lock_wait_timeout = {self.lock_timeout_applied(seconds):.0f}", ()
+
+    def reset_lock_timeout(self) -> Query:
+        return "SET SESSION lock_wait_timeout = DEFAULT", ()
+
+    def lock_timeout_applied(self, seconds: float) -> float:
+        return float(max(1, math.ceil(seconds)))
+
+    def is_online_unsupported(self, exc: BaseException | None) -> bool:
+        args: tuple[Any, ...] = getattr(exc, "args", ())
+        # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON): the ALGORITHM/LOCK asked is impossible.
+        return bool(args) and args[0] in (1845, 1846)
+
+    @staticmethod
+    def _algorithm(algorithm: str | None) -> str:
+        if algorithm is None:
+            return ""
+        if algorithm == "INSTANT":
+            return ", ALGORITHM=INSTANT"
+        if algorithm == "INPLACE":
+            return ", ALGORITHM=INPLACE, LOCK=NONE"
+        raise ValueError(f"unknown ALGORITHM {algorithm!r}")
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        # column_name is NULL for a functional index part (MySQL 8.0.13+).
+        return (f"SELECT index_name, non_unique = 0, index_name = 'PRIMARY', "
+                f"CASE WHEN non_unique = 0 THEN index_name END, 1, column_name IS NOT NULL, "
+                f"column_name, seq_in_index, sub_part, lower(index_type) "
+                f"FROM information_schema.statistics "
+                f"WHERE table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p} "
+                f"ORDER BY index_name, seq_in_index", (schema, table))
+
+    def add_column_online(self, spec: MigrationSpec, column: str, type_sql: str,
+                          algorithm: str | None) -> Query:
+        sql, params = self.add_column(spec, column, type_sql)
+        return sql + " NULL" + self._algorithm(algorithm), params
+
+    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN {self.quote(column)}"
+                f"{self._algorithm(algorithm)}", ())
+
+    def _index_columns(self, columns: Sequence[tuple[str, int | None]]) -> str:
+        return ", ".join(self.quote(c) + (f"({int(n)})" if n else "") for c, n in columns)
+
+    def create_index(self, spec: MigrationSpec, name: str,
+                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
+                     method: str, online: bool) -> Query:
+        kind = ("UNIQUE INDEX" if unique else "FULLTEXT INDEX" if method == "fulltext"
+                else "SPATIAL INDEX" if method == "spatial" else "INDEX")
+        return (f"ALTER TABLE {self.spec_table(spec)} ADD {kind} {self.quote(name)} "
+                f"({self._index_columns(columns)}){self._algorithm('INPLACE' if online else None)}",
+                ())
+
+    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP INDEX {self.quote(name)}"
+                f"{self._algorithm('INPLACE' if online else None)}", ())
+
+    def column_definition(self, type_sql: str, collation: str | None) -> str:
+        return f"{type_sql} COLLATE {self.quote(collation)}" if collation else type_sql
+
+    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                     algorithm: str | None) -> Query:
+        # A table rebuild on both servers (online with ALGORITHM=INPLACE, LOCK=NONE).
+        return (f"ALTER TABLE {self.spec_table(spec)} MODIFY COLUMN {self.quote(column)} "
+                f"{type_sql} NOT NULL{self._algorithm(algorithm)}", ())
+
+    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                      algorithm: str | None) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} MODIFY COLUMN {self.quote(column)} "
+                f"{type_sql} NULL{self._algorithm(algorithm)}", ())
+
+    def lock_waits(self, table: str, schema: str | None) -> Query:
+        # Metadata-lock waits of statements naming the table (processlist has no table
+        # column; MySQL 8's performance_schema.metadata_locks is not on MariaDB by default).
+        return (f"SELECT id, time, left(info, 200) FROM information_schema.processlist "
+                f"WHERE db = COALESCE({self.p}, DATABASE()) AND state LIKE 'Waiting for table%%' "
+                f"AND info LIKE {self.p} ORDER BY time DESC",
+                (schema, f"%{table}%"))
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        return "SELECT VERSION()", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        nums = tuple(int(x) for x in re.findall(r"\d+", version.split("-", maxsplit=1)[0])[:3])
+        if "mariadb" in version.lower():
+            return [
+                ("ALGORITHM=INSTANT ADD COLUMN", nums >= (10, 3),
+                 "MariaDB 10.3+ adds a column without rebuilding the table"),
+                ("ALGORITHM=INSTANT DROP COLUMN", nums >= (10, 4),
+                 "MariaDB 10.4+ drops a column without rebuilding the table"),
+                ("online index build (INPLACE, LOCK=NONE)", True,
+                 "indexes build while writes continue"),
+            ]
+        return [
+            ("ALGORITHM=INSTANT ADD COLUMN", nums >= (8, 0, 12),
+             "MySQL 8.0.12+ adds a column without rebuilding the table"),
+            ("ALGORITHM=INSTANT DROP COLUMN", nums >= (8, 0, 29),
+             "MySQL 8.0.29+ drops a column without rebuilding the table"),
+            ("online index build (INPLACE, LOCK=NONE)", True,
+             "indexes build while writes continue"),
+        ]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # table_rows is InnoDB's estimate (it can be off, and 0 before statistics exist).
+        return (f"SELECT CASE WHEN table_rows > 0 THEN table_rows END, "
+                f"data_length + index_length, data_length FROM information_schema.tables "
+                f"WHERE table_schema = COALESCE({self.p}, DATABASE()) AND table_name = {self.p}",
+                (schema, table))
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        # processlist.time is the time in the current state: for an idle transaction, the
+        # time since its last statement (a lower bound of its age).
+        return (f"SELECT t.trx_mysql_thread_id, p.time, t.trx_state, left(t.trx_query, 200) "
+                f"FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
+                f"ON p.id = t.trx_mysql_thread_id WHERE p.id <> CONNECTION_ID() "
+                f"AND p.time >= {self.p} ORDER BY p.time DESC LIMIT 20", (float(min_seconds),))
+
+    def replication_status(self) -> Query:
+        # A primary cannot see its replicas' lag; it sees them connected (binlog dump).
+        return ("SELECT count(*), NULL, @@read_only FROM information_schema.processlist "
+                "WHERE command LIKE 'Binlog Dump%%'", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT trigger_name, concat(action_timing, ' ', event_manipulation) "
+                f"FROM information_schema.triggers WHERE event_object_schema = "
+                f"COALESCE({self.p}, DATABASE()) AND event_object_table = {self.p} "
+                f"ORDER BY trigger_name", (schema, table))

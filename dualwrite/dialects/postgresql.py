@@ -56,126 +56,6 @@ class PostgresDialect(Dialect):
         return (f"SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
                 f"AND tablename IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
-
-    # -- ddl --
-    not_null_method: ClassVar[str] = "check"
-    online_index: ClassVar[str] = "concurrently"
-    drops_indexes_with_column: ClassVar[bool] = True
-
-    def set_lock_timeout(self, seconds: float) -> Query:
-        return f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'", ()
-
-    def reset_lock_timeout(self) -> Query:
-        return "RESET lock_timeout", ()
-
-    def indexes(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT ci.relname, i.indisunique, i.indisprimary, con.conname, i.indisvalid, "
-                f"i.indpred IS NULL AND i.indexprs IS NULL, a.attname, k.ord, NULL, am.amname "
-                f"FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid "
-                f"JOIN pg_am am ON am.oid = ci.relam "
-                f"LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
-                f"AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') "
-                f"CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
-                f"LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                f"WHERE i.indrelid = to_regclass({self.p}) AND k.ord <= i.indnkeyatts "
-                f"ORDER BY ci.relname, k.ord", (self._regclass_arg(table, schema),))
-
-    def check_constraints(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT conname, convalidated FROM pg_constraint WHERE contype = 'c' "
-                f"AND conrelid = to_regclass({self.p}) ORDER BY conname",
-                (self._regclass_arg(table, schema),))
-
-    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN IF EXISTS "
-                f"{self.quote(column)}", ())
-
-    def create_index(self, spec: MigrationSpec, name: str,
-                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
-                     method: str, online: bool) -> Query:
-        kind = "UNIQUE INDEX" if unique else "INDEX"
-        conc = " CONCURRENTLY" if online else ""
-        using = f" USING {self.quote(method)}" if method and method != "btree" else ""
-        return (f"CREATE {kind}{conc} IF NOT EXISTS {self.quote(name)} ON "
-                f"{self.spec_table(spec)}{using} ({self._index_columns(columns)})", ())
-
-    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
-        schema = f"{self.quote(spec.schema)}." if spec.schema else ""
-        conc = " CONCURRENTLY" if online else ""
-        return f"DROP INDEX{conc} IF EXISTS {schema}{self.quote(name)}", ()
-
-    def add_not_null_check(self, spec: MigrationSpec, column: str, name: str) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} ADD CONSTRAINT {self.quote(name)} "
-                f"CHECK ({self.quote(column)} IS NOT NULL) NOT VALID", ())
-
-    def validate_constraint(self, spec: MigrationSpec, name: str) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} VALIDATE CONSTRAINT {self.quote(name)}",
-                ())
-
-    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
-                     algorithm: str | None) -> Query:
-        # PostgreSQL 12+ skips the full scan when a validated CHECK (col IS NOT NULL) exists.
-        return (f"ALTER TABLE {self.spec_table(spec)} ALTER COLUMN {self.quote(column)} "
-                f"SET NOT NULL", ())
-
-    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
-                      algorithm: str | None) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} ALTER COLUMN {self.quote(column)} "
-                f"DROP NOT NULL", ())
-
-    def add_unique_using_index(self, spec: MigrationSpec, name: str, index: str) -> Query:
-        return (f"ALTER TABLE {self.spec_table(spec)} ADD CONSTRAINT {self.quote(name)} "
-                f"UNIQUE USING INDEX {self.quote(index)}", ())
-
-    def lock_waits(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.query_start)::float8, "
-                f"left(a.query, 200) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                f"WHERE NOT l.granted AND l.relation = to_regclass({self.p}) ORDER BY 2 DESC",
-                (self._regclass_arg(table, schema),))
-
-    # -- preflight --
-    def server_version(self) -> Query:
-        return "SHOW server_version", ()
-
-    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
-        major = int(version.split(".", maxsplit=1)[0].split(maxsplit=1)[0])
-        return [
-            ("fast ADD COLUMN with a default", major >= 11,
-             "PostgreSQL 11+ adds a column with a constant default without rewriting the table"),
-            ("SET NOT NULL from a validated CHECK", major >= 12,
-             "PostgreSQL 12+ skips the full scan of SET NOT NULL after VALIDATE CONSTRAINT"),
-            ("CREATE INDEX CONCURRENTLY, lock_timeout", major >= 9,
-             "indexes build without blocking writes; DDL waits are bounded"),
-        ]
-
-    def table_stats(self, table: str, schema: str | None) -> Query:
-        # reltuples is -1 (14+) or 0 before the first VACUUM/ANALYZE: then count.
-        return (f"SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint END, "
-                f"pg_total_relation_size(c.oid), pg_relation_size(c.oid) FROM pg_class c "
-                f"WHERE c.oid = to_regclass({self.p})", (self._regclass_arg(table, schema),))
-
-    def lock_holders(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8, "
-                f"string_agg(DISTINCT l.mode, ', '), left(max(a.query), 200) "
-                f"FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                f"WHERE l.granted AND l.relation = to_regclass({self.p}) "
-                f"AND a.pid <> pg_backend_pid() GROUP BY a.pid, a.xact_start ORDER BY 2 DESC",
-                (self._regclass_arg(table, schema),))
-
-    def long_transactions(self, min_seconds: float) -> Query:
-        return (f"SELECT pid, EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, state, "
-                f"left(query, 200) FROM pg_stat_activity WHERE datname = current_database() "
-                f"AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
-                f"AND xact_start < clock_timestamp() - make_interval(secs => {self.p}) "
-                f"ORDER BY 2 DESC LIMIT 20", (float(min_seconds),))
-
-    def replication_status(self) -> Query:
-        return ("SELECT count(*), max(EXTRACT(EPOCH FROM replay_lag))::float8, "
-                "pg_is_in_recovery() FROM pg_stat_replication", ())
-
-    def table_triggers(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
-                f"WHERE tgrelid = to_regclass({self.p}) AND NOT tgisinternal ORDER BY tgname",
-                (self._regclass_arg(table, schema),))
     # -- backfill ---------------------------------------------------------------------
     def key_compare(self, key: Sequence[str], op: str, values: Sequence[Any]) -> Query:
         # a row-value comparison is one btree range scan on PostgreSQL
@@ -341,3 +221,124 @@ END
     def is_lock_timeout(self, exc: BaseException | None) -> bool:
         # 55P03 lock_not_available, 40P01 deadlock_detected
         return getattr(exc, "sqlstate", None) in ("55P03", "40P01")
+
+
+    # -- ddl --
+    not_null_method: ClassVar[str] = "check"
+    online_index: ClassVar[str] = "concurrently"
+    drops_indexes_with_column: ClassVar[bool] = True
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        return f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'", ()
+
+    def reset_lock_timeout(self) -> Query:
+        return "RESET lock_timeout", ()
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT ci.relname, i.indisunique, i.indisprimary, con.conname, i.indisvalid, "
+                f"i.indpred IS NULL AND i.indexprs IS NULL, a.attname, k.ord, NULL, am.amname "
+                f"FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid "
+                f"JOIN pg_am am ON am.oid = ci.relam "
+                f"LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
+                f"AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') "
+                f"CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+                f"LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                f"WHERE i.indrelid = to_regclass({self.p}) AND k.ord <= i.indnkeyatts "
+                f"ORDER BY ci.relname, k.ord", (self._regclass_arg(table, schema),))
+
+    def check_constraints(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT conname, convalidated FROM pg_constraint WHERE contype = 'c' "
+                f"AND conrelid = to_regclass({self.p}) ORDER BY conname",
+                (self._regclass_arg(table, schema),))
+
+    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN IF EXISTS "
+                f"{self.quote(column)}", ())
+
+    def create_index(self, spec: MigrationSpec, name: str,
+                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
+                     method: str, online: bool) -> Query:
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        conc = " CONCURRENTLY" if online else ""
+        using = f" USING {self.quote(method)}" if method and method != "btree" else ""
+        return (f"CREATE {kind}{conc} IF NOT EXISTS {self.quote(name)} ON "
+                f"{self.spec_table(spec)}{using} ({self._index_columns(columns)})", ())
+
+    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
+        schema = f"{self.quote(spec.schema)}." if spec.schema else ""
+        conc = " CONCURRENTLY" if online else ""
+        return f"DROP INDEX{conc} IF EXISTS {schema}{self.quote(name)}", ()
+
+    def add_not_null_check(self, spec: MigrationSpec, column: str, name: str) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} ADD CONSTRAINT {self.quote(name)} "
+                f"CHECK ({self.quote(column)} IS NOT NULL) NOT VALID", ())
+
+    def validate_constraint(self, spec: MigrationSpec, name: str) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} VALIDATE CONSTRAINT {self.quote(name)}",
+                ())
+
+    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                     algorithm: str | None) -> Query:
+        # PostgreSQL 12+ skips the full scan when a validated CHECK (col IS NOT NULL) exists.
+        return (f"ALTER TABLE {self.spec_table(spec)} ALTER COLUMN {self.quote(column)} "
+                f"SET NOT NULL", ())
+
+    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                      algorithm: str | None) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} ALTER COLUMN {self.quote(column)} "
+                f"DROP NOT NULL", ())
+
+    def add_unique_using_index(self, spec: MigrationSpec, name: str, index: str) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} ADD CONSTRAINT {self.quote(name)} "
+                f"UNIQUE USING INDEX {self.quote(index)}", ())
+
+    def lock_waits(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.query_start)::float8, "
+                f"left(a.query, 200) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                f"WHERE NOT l.granted AND l.relation = to_regclass({self.p}) ORDER BY 2 DESC",
+                (self._regclass_arg(table, schema),))
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        return "SHOW server_version", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        major = int(version.split(".", maxsplit=1)[0].split(maxsplit=1)[0])
+        return [
+            ("fast ADD COLUMN with a default", major >= 11,
+             "PostgreSQL 11+ adds a column with a constant default without rewriting the table"),
+            ("SET NOT NULL from a validated CHECK", major >= 12,
+             "PostgreSQL 12+ skips the full scan of SET NOT NULL after VALIDATE CONSTRAINT"),
+            ("CREATE INDEX CONCURRENTLY, lock_timeout", major >= 9,
+             "indexes build without blocking writes; DDL waits are bounded"),
+        ]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # reltuples is -1 (14+) or 0 before the first VACUUM/ANALYZE: then count.
+        return (f"SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint END, "
+                f"pg_total_relation_size(c.oid), pg_relation_size(c.oid) FROM pg_class c "
+                f"WHERE c.oid = to_regclass({self.p})", (self._regclass_arg(table, schema),))
+
+    def lock_holders(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8, "
+                f"string_agg(DISTINCT l.mode, ', '), left(max(a.query), 200) "
+                f"FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                f"WHERE l.granted AND l.relation = to_regclass({self.p}) "
+                f"AND a.pid <> pg_backend_pid() GROUP BY a.pid, a.xact_start ORDER BY 2 DESC",
+                (self._regclass_arg(table, schema),))
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        return (f"SELECT pid, EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, state, "
+                f"left(query, 200) FROM pg_stat_activity WHERE datname = current_database() "
+                f"AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+                f"AND xact_start < clock_timestamp() - make_interval(secs => {self.p}) "
+                f"ORDER BY 2 DESC LIMIT 20", (float(min_seconds),))
+
+    def replication_status(self) -> Query:
+        return ("SELECT count(*), max(EXTRACT(EPOCH FROM replay_lag))::float8, "
+                "pg_is_in_recovery() FROM pg_stat_replication", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                f"WHERE tgrelid = to_regclass({self.p}) AND NOT tgisinternal ORDER BY tgname",
+                (self._regclass_arg(table, schema),))

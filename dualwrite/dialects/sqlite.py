@@ -65,47 +65,6 @@ class SQLiteDialect(Dialect):
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
-    # -- ddl --
-    # SQLite has no online index build (CREATE INDEX locks the database for writes while it
-    # runs), no lock_timeout (busy_timeout bounds the wait for the database lock instead),
-    # and cannot add NOT NULL to an existing column without rebuilding the table.
-    _DEFAULT_BUSY_MS = 30000
-
-    def set_lock_timeout(self, seconds: float) -> Query:
-        return f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}", ()
-
-    def reset_lock_timeout(self) -> Query:
-        return f"PRAGMA busy_timeout = {self._DEFAULT_BUSY_MS}", ()
-
-    def indexes(self, table: str, schema: str | None) -> Query:
-        s = schema or "main"
-        return (f"SELECT il.name, il.\"unique\", il.origin = 'pk', "
-                f"CASE WHEN il.origin = 'u' THEN il.name END, 1, il.partial = 0 AND ii.cid >= 0, "
-                f"ii.name, ii.seqno + 1, NULL, 'btree' "
-                f"FROM pragma_index_list({self.p}, {self.p}) il "
-                f"JOIN pragma_index_info(il.name, {self.p}) ii ORDER BY il.name, ii.seqno",
-                (table, s, s))
-
-    # -- preflight --
-    shows_sessions: ClassVar[bool] = False
-
-    def server_version(self) -> Query:
-        return "SELECT sqlite_version()", ()
-
-    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
-        nums = tuple(int(x) for x in version.split(".")[:3])
-        return [("ALTER TABLE DROP COLUMN", nums >= (3, 35),
-                 "SQLite 3.35+ can drop the old column in contract")]
-
-    def table_stats(self, table: str, schema: str | None) -> Query:
-        # No catalog estimate and no per-table size without dbstat: the exact count, and
-        # the size of the whole database file.
-        return ("SELECT NULL, (SELECT page_count * page_size FROM pragma_page_count(), "
-                "pragma_page_size()), NULL", ())
-
-    def table_triggers(self, table: str, schema: str | None) -> Query:
-        return (f"SELECT name, sql FROM {self.quote(schema or 'main')}.sqlite_master "
-                f"WHERE type = 'trigger' AND tbl_name = {self.p} ORDER BY name", (table,))
     # -- backfill ---------------------------------------------------------------------
     def null_safe_equal(self, a: str, b: str) -> str:
         return f"{a} IS {b}"
@@ -191,4 +150,47 @@ END"""
                 f"WHERE type = 'trigger' AND name IN ({self._ph(len(names))})", tuple(names))
 
     def is_lock_timeout(self, exc: BaseException | None) -> bool:
-        return "database is locked" in str(exc or "")
+        text = str(exc or "")
+        return "database is locked" in text or "database table is locked" in text
+
+    # -- ddl --
+    # SQLite has no online index build (CREATE INDEX locks the database for writes while it
+    # runs), no lock_timeout (busy_timeout bounds the wait for the database lock instead),
+    # and cannot add NOT NULL to an existing column without rebuilding the table.
+    _DEFAULT_BUSY_MS = 30000
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        return f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}", ()
+
+    def reset_lock_timeout(self) -> Query:
+        return f"PRAGMA busy_timeout = {self._DEFAULT_BUSY_MS}", ()
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        s = schema or "main"
+        return (f"SELECT il.name, il.\"unique\", il.origin = 'pk', "
+                f"CASE WHEN il.origin = 'u' THEN il.name END, 1, il.partial = 0 AND ii.cid >= 0, "
+                f"ii.name, ii.seqno + 1, NULL, 'btree' "
+                f"FROM pragma_index_list({self.p}, {self.p}) il "
+                f"JOIN pragma_index_info(il.name, {self.p}) ii ORDER BY il.name, ii.seqno",
+                (table, s, s))
+
+    # -- preflight --
+    shows_sessions: ClassVar[bool] = False
+
+    def server_version(self) -> Query:
+        return "SELECT sqlite_version()", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        nums = tuple(int(x) for x in version.split(".")[:3])
+        return [("ALTER TABLE DROP COLUMN", nums >= (3, 35),
+                 "SQLite 3.35+ can drop the old column in contract")]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # No catalog estimate and no per-table size without dbstat: the exact count, and
+        # the size of the whole database file.
+        return ("SELECT NULL, (SELECT page_count * page_size FROM pragma_page_count(), "
+                "pragma_page_size()), NULL", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT name, sql FROM {self.quote(schema or 'main')}.sqlite_master "
+                f"WHERE type = 'trigger' AND tbl_name = {self.p} ORDER BY name", (table,))
