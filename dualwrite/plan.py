@@ -26,7 +26,7 @@ from dualwrite.db import Database
 from dualwrite.ddl import DdlPlan, LockPolicy, plan_contract, plan_expand
 from dualwrite.errors import DualwriteError
 from dualwrite.migrator import Migrator
-from dualwrite.preflight import PreflightReport, TableStats, preflight, table_stats
+from dualwrite.preflight import PreflightReport, TableStats, human_bytes, preflight, table_stats
 from dualwrite.schema import inspect_table
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
@@ -229,7 +229,7 @@ class Runbook:
         out = [f"# Runbook: {self.key}", "",
                f"Table `{self.table}` on {self.dialect}: {self.stats.rows} rows "
                f"({'exact count' if self.stats.rows_exact else 'catalog estimate'}), "
-               f"{_human_bytes(self.stats.total_bytes)} with indexes. "
+               f"{human_bytes(self.stats.total_bytes)} with indexes. "
                f"Current stage: **{self.stage}**.", ""]
         if self.rate is not None:
             basis = ("the forward UPDATE" if self.rate.method == "forward"
@@ -279,14 +279,6 @@ class Runbook:
         if self.notes:
             out += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         return "\n".join(out) + "\n"
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _human_seconds(s: float | None) -> str:
