@@ -278,6 +278,10 @@ def test_cli_expand_contract(db: Database, db_url: str, tmp_path: Path) -> None:
     assert code == 3 and "needs stage complete" in err
     code, _, err = cli(db_url, spec, "contract", KEY, "--json")
     assert code == 3 and json.loads(err)["error"] == "TransitionRefused"
+    expanded = catalog(db)
+    code, out, _ = cli(db_url, spec, "contract", KEY, "--dry-run")
+    assert code == 0 and "would run: drop the old column full_name" in out
+    assert catalog(db) == expanded
     code, out, _ = cli(db_url, spec, "expand", KEY, "--rollback")
     assert code == 0 and "rolling back" in out
     assert catalog(db) == before
@@ -363,3 +367,44 @@ def test_contract_drops_the_mirror_triggers(db: Database) -> None:
     ddl.contract(KEY, confirm=KEY)
     assert not any(t.startswith("dualwrite_") for t in triggers())
     assert "full_name" not in catalog(db)["columns"]
+
+
+def test_hostile_identifiers_and_other_spec_kinds(db: Database) -> None:
+    """Quoted names with quotes, spaces and keywords; a type change gets its declared type
+    and its index; a split gets its columns and a note instead of an index copy."""
+    from dualwrite.spec import ChangeColumnType, SplitColumn
+
+    table, old = 'we"ird `tbl`', "select"
+    create_table(db, table, {"id": "pk", old: "text", "price": "real"})
+    db.execute((f"CREATE INDEX {q(db, 'ix ' + old)} ON {q(db, table)} ({q(db, old)})", ()))
+    db.execute((f"CREATE INDEX {q(db, 'ix_price')} ON {q(db, table)} ({q(db, 'price')})", ()))
+    insert_rows(db, table, [{"id": 1, old: "a b", "price": 1.5}])
+    rename = RenameColumn(key="weird", table=table, old=old, new='new "col"')
+    change = ChangeColumnType(key="cents", table=table, old="price", new="price_cents",
+                              new_type="BIGINT",
+                              forward_sql={"postgresql": "CAST({old} * 100 AS BIGINT)",
+                                           "mysql": "CAST({old} * 100 AS SIGNED)",
+                                           "sqlite": "CAST({old} * 100 AS INTEGER)"},
+                              backward_sql="{new} / 100.0")
+    split = SplitColumn(key="split", table=table, old=old, new=["first", "last"],
+                        new_types={"first": "VARCHAR(50)", "last": "VARCHAR(50)"},
+                        forward=lambda v: tuple(v.split(" ", 1)),
+                        backward=lambda a, b: f"{a} {b}")
+    m = Migrator(db, [rename, change, split])
+    ddl = OnlineDdl(m, policy=FAST)
+    before = inspect_table(db, table, None)
+    _, out = ddl.expand("weird")
+    assert [o.status for o in out] == ["applied", "applied"]
+    idx = {i.name: i.column_names for i in table_indexes(db, table, None).values()}
+    assert idx['ix new "col"'] == ('new "col"',)
+    plan, _ = ddl.expand("cents")
+    info = inspect_table(db, table, None)
+    assert info is not None and db.dialect.type_family(info.columns["price_cents"].type) \
+        == "integer"
+    assert ("price_cents",) in {i.column_names for i in table_indexes(db, table, None).values()}
+    plan, out = ddl.expand("split")
+    assert [o.step.name for o in out] == ["add column first", "add column last"]
+    assert any("a split has no single new column" in n for n in plan.notes)
+    for key in ("split", "cents", "weird"):
+        ddl.rollback_expand(key)
+    assert inspect_table(db, table, None) == before
