@@ -757,9 +757,15 @@ class OnlineDdl:
         return DdlRunner(self.db, key=spec.key, table=spec.table, policy=self.policy,
                          force=self.force, on_event=self.on_event)
 
-    def _stage(self, spec: MigrationSpec) -> Stage:
-        self.migrator.state.init()
-        return self.migrator.state.register(spec).stage
+    def _stage(self, spec: MigrationSpec, *, dry_run: bool = False) -> Stage:
+        """The recorded stage; registers the migration first, except in a dry run (which
+        changes nothing, not even the state tables)."""
+        store = self.migrator.state
+        if dry_run:
+            found = store.find(spec.key) if store.is_initialized() else None
+            return found.stage if found else Stage.OFF
+        store.init()
+        return store.register(spec).stage
 
     # -- expand -------------------------------------------------------------------------
     def plan_expand(self, key: str) -> DdlPlan:
@@ -773,7 +779,7 @@ class OnlineDdl:
         """
         spec = self.migrator.spec(key)
         plan = plan_expand(self.db, spec)
-        stage = self._stage(spec)
+        stage = self._stage(spec, dry_run=dry_run)
         if stage is Stage.CONTRACT:
             raise TransitionRefused(f"migration {key!r} has contracted; expand has nothing to do",
                                     key=key, from_stage=stage.value, to_stage="expand",
@@ -790,7 +796,7 @@ class OnlineDdl:
         write reaches them (stage ``off`` or ``expand``; ``expand`` is rolled back to ``off``)."""
         spec = self.migrator.spec(key)
         plan = plan_expand(self.db, spec)
-        stage = self._stage(spec)
+        stage = self._stage(spec, dry_run=dry_run)
         if stage > Stage.EXPAND:
             raise TransitionRefused(
                 f"migration {key!r} is at {stage.value}: the application writes the new "

@@ -25,6 +25,7 @@ from dualwrite.migrator import Migrator
 from dualwrite.schema import inspect_table
 from dualwrite.spec import RenameColumn
 from dualwrite.stages import Stage
+from dualwrite.state import StateStore
 from tests.helpers import create_table, insert_rows, q, record_backfill_and_verify, snapshot
 
 KEY = "users-display-name"
@@ -265,6 +266,7 @@ def test_cli_expand_contract(db: Database, db_url: str, tmp_path: Path) -> None:
     assert code == 0
     assert "would run: add display_name" in out and "rollback: ALTER TABLE" in out
     assert catalog(db) == before  # --dry-run prints only
+    assert not StateStore(db).is_initialized()  # not even the state tables
     code, out, err = cli(db_url, spec, "expand", KEY, "--lock-timeout", "0")
     assert code == 1 and "lock policy" in err and "fix:" in err
     code, out, _ = cli(db_url, spec, "expand", KEY, "--lock-timeout", "1s")
