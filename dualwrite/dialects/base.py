@@ -986,6 +986,9 @@ class Dialect:
         return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
 
     # -- preflight --
+    #: Whether the server shows other sessions (their locks, transactions, replication).
+    shows_sessions: ClassVar[bool] = True
+
     def server_version(self) -> Query:
         """One row: the server's version string."""
         raise NotImplementedError
@@ -1068,6 +1071,38 @@ class Dialect:
         q = re.escape(self.quote_char)
         pattern = rf"(?<![\w$]){re.escape(name)}(?![\w$])|{q}{re.escape(name)}{q}"
         return re.search(pattern, sql, re.IGNORECASE) is not None
+
+    # -- plan --
+    def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
+        """The first ``limit`` keys in key order (to cut sample batches from)."""
+        cols = ", ".join(self.quote(c) for c in key)
+        return (f"SELECT {cols} FROM {self.spec_table(spec)} ORDER BY {cols} "
+                f"LIMIT {int(limit)}", ())
+
+    def proxy_update_range(self, spec: MigrationSpec, key: Sequence[str],
+                           lo: Sequence[Any] | None, hi: Sequence[Any] | None) -> Query:
+        """A stand-in write of the rows ``lo < key <= hi`` before the new column exists
+        (old = old)."""
+        sets = ", ".join(f"{self.quote(c)} = {self.quote(c)}" for c in spec.old_columns)
+        where, params = self.key_range(key, lo, hi)
+        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
+
+    def read_range(self, spec: MigrationSpec, key: Sequence[str], lo: Sequence[Any] | None,
+                   hi: Sequence[Any] | None) -> Query:
+        """Read and transform the rows ``lo < key <= hi`` (the cost of verify and of a
+        scan)."""
+        first = spec.new_columns[0]
+        expr = (self.forward_expr(spec, first) if spec.forward_template(self.name, first)
+                else self.quote(spec.old_columns[0]))
+        where, params = self.key_range(key, lo, hi)
+        return (f"SELECT count(*), count({expr}) FROM {self.spec_table(spec)} WHERE {where}",
+                params)
+
+    def unbackfilled_count(self, spec: MigrationSpec) -> Query:
+        """One row: rows whose old column is set and a new column still NULL."""
+        olds = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in spec.old_columns)
+        news = " OR ".join(f"{self.quote(c)} IS NULL" for c in spec.new_columns)
+        return (f"SELECT count(*) FROM {self.spec_table(spec)} WHERE {olds} AND ({news})", ())
 
 
 # -- triggers ---------------------------------------------------------------------------

@@ -174,6 +174,8 @@ END"""
                 (table, s, s))
 
     # -- preflight --
+    shows_sessions: ClassVar[bool] = False
+
     def server_version(self) -> Query:
         return "SELECT sqlite_version()", ()
 
