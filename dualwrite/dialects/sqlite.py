@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
 
-__all__ = ["SQLiteDialect"]
+__all__ = ["SQLiteDialect", "SQLiteStateReaderDialect"]
 
 
 class SQLiteDialect(Dialect):
@@ -56,3 +56,19 @@ class SQLiteDialect(Dialect):
     def state_tables_present(self) -> Query:
         return (f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                 f"AND name IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
+
+    # -- orm adapters --
+    single_writer: ClassVar[bool] = True
+
+    def state_reader(self) -> Dialect:
+        # BEGIN IMMEDIATE would wait for the application's own open write transaction on
+        # the same thread (a deadlock until busy_timeout); a deferred read never does.
+        return SQLiteStateReaderDialect(self.paramstyle)
+
+
+class SQLiteStateReaderDialect(SQLiteDialect):
+    """SQLite for an adapter's state-table connection: deferred BEGIN (see
+    :meth:`SQLiteDialect.state_reader`); single-statement writes (fleet heartbeats) still
+    wait for the write lock through ``busy_timeout``."""
+
+    begin_sql: ClassVar[str] = "BEGIN DEFERRED"
