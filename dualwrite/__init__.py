@@ -8,6 +8,7 @@ from dualwrite.errors import (
     ConfigurationError,
     DatabaseError,
     DualwriteError,
+    ForeignTriggerError,
     IncompatibleTypesError,
     MigrationNotFoundError,
     NoUsableKeyError,
@@ -17,6 +18,7 @@ from dualwrite.errors import (
     StateNotInitializedError,
     TransformMismatchError,
     TransitionRefused,
+    TriggerError,
     UnknownColumnError,
     UnknownTableError,
 )
@@ -24,6 +26,7 @@ from dualwrite.flags import StageResolver, StateCache, StateTableProvider, use_s
 from dualwrite.migrator import Migrator
 from dualwrite.spec import ChangeColumnType, MigrationSpec, RenameColumn, SplitColumn
 from dualwrite.stages import Mode, Stage
+from dualwrite.triggers import TriggerInstaller
 
 __all__ = [
     "ChangeColumnType",
@@ -32,6 +35,7 @@ __all__ = [
     "Database",
     "DatabaseError",
     "DualwriteError",
+    "ForeignTriggerError",
     "IncompatibleTypesError",
     "MigrationNotFoundError",
     "MigrationSpec",
@@ -50,6 +54,8 @@ __all__ = [
     "StateTableProvider",
     "TransformMismatchError",
     "TransitionRefused",
+    "TriggerError",
+    "TriggerInstaller",
     "UnknownColumnError",
     "UnknownTableError",
     "__version__",

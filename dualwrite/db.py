@@ -242,6 +242,26 @@ class Database:
         with self.transaction() as tx:
             return tx.execute(query)
 
+    def execute_autocommit(self, query: Query) -> int:
+        """Run one statement outside any transaction, on this thread's connection.
+
+        For statements that refuse to run inside one (``CREATE INDEX CONCURRENTLY``) and for
+        session settings (``SET lock_timeout``) that must outlive a statement. Driver errors
+        come out as :class:`DatabaseError` (``cause`` holds the original); the connection is
+        replaced after one, so session settings must be set again.
+        """
+        conn = self._connection()
+        sql, params = query
+        try:
+            with contextlib.closing(conn.cursor()) as cur:
+                cur.execute(sql, params)
+                return int(cur.rowcount)
+        except Exception as exc:
+            if not _is_driver_error(exc):
+                raise
+            self._discard()
+            raise DatabaseError(f"{self.dialect.name} error: {exc}", cause=exc) from exc
+
     def close(self) -> None:
         """Close every connection this object opened."""
         with self._lock:

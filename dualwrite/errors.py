@@ -12,6 +12,8 @@ Hierarchy::
     DualwriteError
     ├── ConfigurationError        bad URL, missing driver, unreadable spec file
     ├── DatabaseError             the database failed or could not be reached
+    │   └── TriggerError          mirror triggers could not be installed / used
+    │       └── ForeignTriggerError   a same-name object dualwrite did not create
     ├── SpecError                 a spec is invalid (on its own or against the live schema)
     │   ├── UnknownTableError
     │   ├── UnknownColumnError
@@ -22,8 +24,14 @@ Hierarchy::
     │   ├── StateNotInitializedError
     │   ├── MigrationNotFoundError
     │   └── SpecChangedError
-    └── TransitionRefused         exit code 3
-        └── ConcurrentTransitionError
+    ├── TransitionRefused         exit code 3
+    │   └── ConcurrentTransitionError
+    └── BackfillError             a backfill cannot start or had to stop
+        ├── BackfillTransformError  the transform failed on some rows (keys reported)
+        └── BackfillAborted         a critical health signal stopped it (exit code 4)
+
+    ├── DdlLockTimeout            (a DatabaseError) a DDL step kept timing out on its lock
+    └── OnlineDdlRefused          exit code 3: the step would rebuild or lock the table
 """
 
 from __future__ import annotations
@@ -31,18 +39,25 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BackfillAborted",
+    "BackfillError",
+    "BackfillTransformError",
     "ConcurrentTransitionError",
     "ConfigurationError",
     "DatabaseError",
+    "DdlLockTimeout",
     "DualwriteError",
+    "ForeignTriggerError",
     "IncompatibleTypesError",
     "MigrationNotFoundError",
     "NoUsableKeyError",
+    "OnlineDdlRefused",
     "SpecChangedError",
     "SpecError",
     "StateError",
     "StateNotInitializedError",
     "TransformMismatchError",
+    "TriggerError",
     "TransitionRefused",
     "UnknownColumnError",
     "UnknownTableError",
@@ -179,3 +194,88 @@ class TransitionRefused(DualwriteError):
 
 class ConcurrentTransitionError(TransitionRefused):
     """Another process changed the migration's stage first (compare-and-set lost)."""
+
+
+class BackfillError(DualwriteError):
+    """A backfill or verify cannot start, or had to stop. Its checkpoint is kept."""
+
+    def __init__(self, message: str, *, key: str, direction: str = "forward",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.direction = direction
+
+
+class BackfillTransformError(BackfillError):
+    """The transform failed on some rows. ``keys`` are their primary keys; the batch that
+    held them was not applied (``--on-error stop``)."""
+
+    def __init__(self, message: str, *, key: str, direction: str = "forward",
+                 keys: list[Any] | None = None, error: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, key=key, direction=direction, hint=hint)
+        self.keys = keys or []
+        self.error = error
+
+
+class BackfillAborted(BackfillError):
+    """A health signal crossed its critical threshold: the backfill stopped cleanly after its
+    last committed batch."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, key: str, direction: str = "forward",
+                 signal: str, value: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, key=key, direction=direction, hint=hint)
+        self.signal = signal
+        self.value = value
+
+
+class TriggerError(DatabaseError):
+    """Mirror triggers could not be installed, replaced or dropped, or their SQL transform
+    fails on the table's data. ``objects`` names the triggers/functions concerned."""
+
+    def __init__(self, message: str, *, key: str, table: str | None = None,
+                 objects: list[str] | None = None, hint: str | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint, cause=cause)
+        self.key = key
+        self.table = table
+        self.objects = objects or []
+
+
+class ForeignTriggerError(TriggerError):
+    """An object with the name of a dualwrite trigger or function exists but dualwrite did
+    not create it (no marker). dualwrite never replaces or drops it."""
+
+
+class DdlLockTimeout(DatabaseError):
+    """A DDL step gave up: every attempt timed out waiting for its table lock.
+
+    Nothing of that step was applied; steps before it stay done (rerunning resumes).
+    """
+
+    def __init__(self, message: str, *, key: str, table: str, step: str, attempts: int,
+                 lock_timeout: float, hint: str | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint, cause=cause)
+        self.key = key
+        self.table = table
+        self.step = step
+        self.attempts = attempts
+        self.lock_timeout = lock_timeout
+
+
+class OnlineDdlRefused(DualwriteError):
+    """A DDL step cannot run online here (it would rebuild or lock the table); refused
+    unless forced. Nothing of that step was applied."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, key: str, table: str, step: str, reason: str,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.table = table
+        self.step = step
+        self.reason = reason

@@ -13,6 +13,7 @@ stage                              gauge      migration_key (stage position, off
 rows_backfilled_total              counter    migration_key, direction
 backfill_batch_seconds             histogram  migration_key
 backfill_retries_total             counter    migration_key, reason
+backfill_held_seconds_total        counter    migration_key, signal
 shadow_compared_total              counter    migration_key
 shadow_mismatches_total            counter    migration_key
 shadow_unbackfilled_total          counter    migration_key
@@ -50,6 +51,7 @@ class Metrics:
     rows_backfilled: Any
     batch_seconds: Any
     retries: Any
+    held_seconds: Any
     compared: Any
     mismatches: Any
     unbackfilled: Any
@@ -66,6 +68,7 @@ class Metrics:
             noop = _Noop()
             self.stage = self.rows_backfilled = self.batch_seconds = noop
             self.retries = self.compared = self.mismatches = self.unbackfilled = noop
+            self.held_seconds = noop
             self.mirrored_writes = noop
             return
         self.stage = p.Gauge("dualwrite_stage", "Stage position served (off=0 .. contract=7)",
@@ -78,6 +81,9 @@ class Metrics:
                                          buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
         self.retries = p.Counter("dualwrite_backfill_retries_total", "Backfill batch retries",
                                  ["migration_key", "reason"])
+        self.held_seconds = p.Counter("dualwrite_backfill_held_seconds_total",
+                                      "Seconds a backfill was held, by the signal holding it",
+                                      ["migration_key", "signal"])
         self.compared = p.Counter("dualwrite_shadow_compared_total", "Rows compared in shadow",
                                   ["migration_key"])
         self.mismatches = p.Counter("dualwrite_shadow_mismatches_total",

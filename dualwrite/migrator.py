@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.db import Database
-from dualwrite.errors import ConfigurationError, MigrationNotFoundError, TransitionRefused
+from dualwrite.errors import (
+    ConfigurationError,
+    DualwriteError,
+    MigrationNotFoundError,
+    TransitionRefused,
+)
 from dualwrite.schema import ValidationReport, validate_spec
 from dualwrite.spec import MigrationSpec
-from dualwrite.stages import Decision, GateFacts, Stage, check_transition, path_between
+from dualwrite.stages import Decision, GateFacts, Mode, Stage, check_transition, path_between
 from dualwrite.state import FleetInstance, MigrationState, StateStore, utcnow
+from dualwrite.triggers import TriggerInstaller
 
 __all__ = ["Migrator", "StatusReport", "TransitionResult"]
 
@@ -137,12 +143,14 @@ class Migrator:
         )
 
     def _triggers_current(self, spec: MigrationSpec) -> bool | None:
-        """Whether the mirror triggers are installed and match the spec.
-
-        The trigger installer is not part of this version: trigger mode cannot pass its
-        gates yet, and says so.
-        """
-        return None
+        """Whether the mirror triggers are installed and match the spec (``None`` in app
+        mode, where no gate asks; ``False`` when they cannot be inspected)."""
+        if spec.mode is not Mode.TRIGGER:
+            return None
+        try:
+            return TriggerInstaller(self.db).status(spec).current
+        except DualwriteError:
+            return False
 
     # -- operations ---------------------------------------------------------------------
     def init(self) -> list[MigrationState]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dualwrite.db import Database
+from dualwrite.dialects.base import STATE_TABLES
 from dualwrite.errors import (
     ConcurrentTransitionError,
     DatabaseError,
@@ -126,7 +127,7 @@ class StateStore:
     def is_initialized(self) -> bool:
         """Whether every state table exists."""
         row = self.db.fetchone(self.d.state_tables_present())
-        return bool(row) and int(row[0]) == 5  # type: ignore[index]
+        return bool(row) and int(row[0]) == len(STATE_TABLES)  # type: ignore[index]
 
     def init(self) -> bool:
         """Create the state tables if missing (idempotent, safe to race). True if created."""

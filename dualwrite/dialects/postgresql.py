@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from dualwrite.dialects.base import STATE_TABLES, Dialect, Query
+from dualwrite.dialects.base import (
+    STATE_TABLES,
+    Dialect,
+    Query,
+    TriggerObject,
+    TriggerTarget,
+)
+from dualwrite.errors import SpecError
+from dualwrite.spec import MigrationSpec
 
 __all__ = ["PostgresDialect"]
 
@@ -47,3 +56,289 @@ class PostgresDialect(Dialect):
         return (f"SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
                 f"AND tablename IN ({self._ph(len(STATE_TABLES))})", STATE_TABLES)
 
+    # -- backfill ---------------------------------------------------------------------
+    def key_compare(self, key: Sequence[str], op: str, values: Sequence[Any]) -> Query:
+        # a row-value comparison is one btree range scan on PostgreSQL
+        if len(key) == 1:
+            return super().key_compare(key, op, values)
+        if op not in (">", "<="):
+            raise ValueError(op)
+        return (f"({', '.join(self.quote(c) for c in key)}) {op} ({self._ph(len(key))})",
+                tuple(values))
+
+    def estimate_rows(self, spec: MigrationSpec) -> Query:
+        # the planner's estimate: instant on any size (-1 before the first ANALYZE)
+        return ("SELECT GREATEST(c.reltuples, 0)::bigint FROM pg_class c "
+                f"WHERE c.oid = to_regclass({self.p})", (self.spec_table(spec),))
+
+    def batch_settings(self, lock_timeout: float, statement_timeout: float) -> list[Query]:
+        # SET LOCAL: only for this batch's transaction
+        return [(f"SET LOCAL lock_timeout = {max(1, int(lock_timeout * 1000))}", ()),
+                (f"SET LOCAL statement_timeout = {max(1, int(statement_timeout * 1000))}", ())]
+
+    def classify_error(self, exc: BaseException) -> str | None:
+        state = getattr(exc, "sqlstate", None)
+        by_state = {"55P03": "lock_timeout", "40P01": "deadlock", "40001": "serialization",
+                    "57014": "statement_timeout", "57P01": "connection", "57P02": "connection",
+                    "57P03": "connection"}
+        if state in by_state:
+            return by_state[state]
+        if state and state.startswith("08"):
+            return "connection"
+        if state is None and type(exc).__name__ in ("OperationalError", "InterfaceError"):
+            return "connection"  # no SQLSTATE: the connection is gone
+        return None
+
+    # -- health -----------------------------------------------------------------------
+    def health_replica_lag(self) -> Query | None:
+        # NULL (unavailable) when no replica streams from this server or when the role
+        # may not see pg_stat_replication; 0 when replicas are idle and caught up.
+        return ("SELECT CASE WHEN count(*) = 0 THEN NULL ELSE COALESCE(EXTRACT(EPOCH FROM "
+                "max(replay_lag)), 0) END FROM pg_stat_replication", ())
+
+    # -- triggers -----------------------------------------------------------------------
+    # One plpgsql function (SECURITY INVOKER, pinned search_path) and one BEFORE INSERT OR
+    # UPDATE row trigger. The function's marker is in its body (pg_proc.prosrc), the
+    # trigger's in its comment. A transform that fails is re-raised with the migration,
+    # the direction and the table named, keeping the SQLSTATE; the write is rolled back.
+
+    _DOLLAR = "$dualwrite$"
+    _TRIGGER_SHAPE = "enabled before-row insert-update calls-dualwrite-function"
+
+    def _search_path(self, target: TriggerTarget) -> str:
+        schemas = [s for s in dict.fromkeys((target.schema, target.state_schema)) if s]
+        return ", ".join(["pg_catalog", *(self.quote(s) for s in schemas), "pg_temp"])
+
+    def _function(self, spec: MigrationSpec, target: TriggerTarget) -> str:
+        return self.table(self.trigger_name(spec), target.schema)
+
+    def _function_body(self, spec: MigrationSpec, target: TriggerTarget, marker: str) -> str:
+        fwd = "\n".join(f"      NEW.{self.quote(c)} := {self.trigger_forward(spec, c, 'NEW')};"
+                        for c in spec.new_columns)
+        bwd = "\n".join(f"      NEW.{self.quote(c)} := {self.trigger_backward(spec, c, 'NEW')};"
+                        for c in spec.old_columns)
+        lit = self.literal
+        return f"""
+{marker}
+DECLARE
+  v_old_side boolean;
+  v_new_side boolean;
+  v_new_wins boolean := false;
+  v_step text := 'stage lookup';
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    v_old_side := {self._any_set(spec.old_columns, 'NEW')};
+    v_new_side := {self._any_set(spec.new_columns, 'NEW')};
+  ELSE
+    v_old_side := {self._any_changed(spec.old_columns)};
+    v_new_side := {self._any_changed(spec.new_columns)};
+  END IF;
+  IF NOT (v_old_side OR v_new_side) THEN
+    RETURN NEW;
+  END IF;
+  BEGIN
+    IF v_old_side AND v_new_side THEN
+      v_new_wins := {self.trigger_new_wins(spec, target)};
+    END IF;
+    IF v_old_side AND NOT v_new_wins THEN
+      v_step := 'forward transform';
+{fwd}
+    ELSE
+      v_step := 'backward transform';
+{bwd}
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+      MESSAGE = format('dualwrite %s: the %s failed on table %s: %s', {lit(spec.key)}, v_step,
+                       {lit(spec.table)}, SQLERRM),
+      HINT = {lit(self.trigger_error_hint(spec))};
+  END;
+  RETURN NEW;
+END
+"""
+
+    def trigger_objects(self, spec: MigrationSpec, target: TriggerTarget) -> list[TriggerObject]:
+        fn = self._function(spec, target)
+        trg = self.quote(self.trigger_name(spec))
+        table = self.table(spec.table, target.schema)
+        cols = ", ".join(self.quote(c) for c in (*spec.old_columns, *spec.new_columns))
+
+        def function(marker: str) -> tuple[str, list[str]]:
+            body = self._function_body(spec, target, marker)
+            if self._DOLLAR in body:
+                raise SpecError(f"migration {spec.key!r}: a SQL transform contains "
+                                f"{self._DOLLAR}", key=spec.key, table=spec.table,
+                                hint="remove that text from the transform")
+            return body, [f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql "
+                          f"SECURITY INVOKER SET search_path = {self._search_path(target)} "
+                          f"AS {self._DOLLAR}{body}{self._DOLLAR}"]
+
+        def trigger(marker: str) -> tuple[str, list[str]]:
+            return marker, [f"CREATE TRIGGER {trg} BEFORE INSERT OR UPDATE OF {cols} ON {table} "
+                            f"FOR EACH ROW EXECUTE FUNCTION {fn}()",
+                            f"COMMENT ON TRIGGER {trg} ON {table} IS {self.literal(marker)}"]
+
+        return self._objects([
+            (self.trigger_name(spec), "function", "", "security-invoker pinned-search-path",
+             function, [f"DROP FUNCTION IF EXISTS {fn}()"], True),
+            (self.trigger_name(spec), "trigger", spec.table, self._TRIGGER_SHAPE, trigger,
+             [f"DROP TRIGGER IF EXISTS {trg} ON {table}"], False),
+        ], spec.key)
+
+    def trigger_catalog(self, spec: MigrationSpec, target: TriggerTarget,
+                        objects: Sequence[TriggerObject]) -> Query:
+        p = self.p
+        name = self.trigger_name(spec)  # the function's and the trigger's
+        return (f"SELECT f.proname, 'function', f.prosrc, concat_ws(' ', "
+                f"CASE WHEN f.prosecdef THEN 'security-definer' ELSE 'security-invoker' END, "
+                f"CASE WHEN EXISTS (SELECT 1 FROM unnest(f.proconfig) c "
+                f"WHERE starts_with(c, 'search_path=')) THEN 'pinned-search-path' "
+                f"ELSE 'caller-search-path' END) "
+                f"FROM pg_catalog.pg_proc f JOIN pg_catalog.pg_namespace n "
+                f"ON n.oid = f.pronamespace WHERE n.nspname = {p} AND f.proname = {p} "
+                f"AND f.pronargs = 0 "
+                f"UNION ALL SELECT t.tgname, 'trigger', "
+                f"COALESCE(obj_description(t.oid, 'pg_trigger'), ''), concat_ws(' ', "
+                f"CASE t.tgenabled WHEN 'D' THEN 'disabled' ELSE 'enabled' END, "
+                f"CASE WHEN t.tgtype = 23 THEN 'before-row insert-update' "
+                f"ELSE 'tgtype-' || t.tgtype END, "
+                f"CASE WHEN t.tgfoid = to_regprocedure({p}) THEN 'calls-dualwrite-function' "
+                f"ELSE 'calls-' || t.tgfoid::regproc::text END) "
+                f"FROM pg_catalog.pg_trigger t WHERE t.tgrelid = to_regclass({p}) "
+                f"AND t.tgname = {p} AND NOT t.tgisinternal",
+                (target.schema, name, self._function(spec, target) + "()",
+                 self.table(spec.table, target.schema), name))
+
+    def default_schema(self) -> Query | None:
+        return "SELECT current_schema()", ()
+
+    def trigger_lock(self, spec: MigrationSpec, target: TriggerTarget, timeout_ms: int,
+                     exclusive: bool) -> list[Query]:
+        mode = "ACCESS EXCLUSIVE" if exclusive else "SHARE ROW EXCLUSIVE"
+        return [(f"SET LOCAL lock_timeout = {int(timeout_ms)}", ()),
+                (f"LOCK TABLE {self.table(spec.table, target.schema)} IN {mode} MODE", ())]
+
+    def is_lock_timeout(self, exc: BaseException | None) -> bool:
+        # 55P03 lock_not_available, 40P01 deadlock_detected
+        return getattr(exc, "sqlstate", None) in ("55P03", "40P01")
+
+
+    # -- ddl --
+    not_null_method: ClassVar[str] = "check"
+    online_index: ClassVar[str] = "concurrently"
+    drops_indexes_with_column: ClassVar[bool] = True
+
+    def set_lock_timeout(self, seconds: float) -> Query:
+        return f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'", ()
+
+    def reset_lock_timeout(self) -> Query:
+        return "RESET lock_timeout", ()
+
+    def indexes(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT ci.relname, i.indisunique, i.indisprimary, con.conname, i.indisvalid, "
+                f"i.indpred IS NULL AND i.indexprs IS NULL, a.attname, k.ord, NULL, am.amname "
+                f"FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid "
+                f"JOIN pg_am am ON am.oid = ci.relam "
+                f"LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
+                f"AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') "
+                f"CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+                f"LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                f"WHERE i.indrelid = to_regclass({self.p}) AND k.ord <= i.indnkeyatts "
+                f"ORDER BY ci.relname, k.ord", (self._regclass_arg(table, schema),))
+
+    def check_constraints(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT conname, convalidated FROM pg_constraint WHERE contype = 'c' "
+                f"AND conrelid = to_regclass({self.p}) ORDER BY conname",
+                (self._regclass_arg(table, schema),))
+
+    def drop_column(self, spec: MigrationSpec, column: str, algorithm: str | None) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} DROP COLUMN IF EXISTS "
+                f"{self.quote(column)}", ())
+
+    def create_index(self, spec: MigrationSpec, name: str,
+                     columns: Sequence[tuple[str, int | None]], *, unique: bool,
+                     method: str, online: bool) -> Query:
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        conc = " CONCURRENTLY" if online else ""
+        using = f" USING {self.quote(method)}" if method and method != "btree" else ""
+        return (f"CREATE {kind}{conc} IF NOT EXISTS {self.quote(name)} ON "
+                f"{self.spec_table(spec)}{using} ({self._index_columns(columns)})", ())
+
+    def drop_index(self, spec: MigrationSpec, name: str, *, online: bool) -> Query:
+        schema = f"{self.quote(spec.schema)}." if spec.schema else ""
+        conc = " CONCURRENTLY" if online else ""
+        return f"DROP INDEX{conc} IF EXISTS {schema}{self.quote(name)}", ()
+
+    def add_not_null_check(self, spec: MigrationSpec, column: str, name: str) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} ADD CONSTRAINT {self.quote(name)} "
+                f"CHECK ({self.quote(column)} IS NOT NULL) NOT VALID", ())
+
+    def validate_constraint(self, spec: MigrationSpec, name: str) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} VALIDATE CONSTRAINT {self.quote(name)}",
+                ())
+
+    def set_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                     algorithm: str | None) -> Query:
+        # PostgreSQL 12+ skips the full scan when a validated CHECK (col IS NOT NULL) exists.
+        return (f"ALTER TABLE {self.spec_table(spec)} ALTER COLUMN {self.quote(column)} "
+                f"SET NOT NULL", ())
+
+    def drop_not_null(self, spec: MigrationSpec, column: str, type_sql: str,
+                      algorithm: str | None) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} ALTER COLUMN {self.quote(column)} "
+                f"DROP NOT NULL", ())
+
+    def add_unique_using_index(self, spec: MigrationSpec, name: str, index: str) -> Query:
+        return (f"ALTER TABLE {self.spec_table(spec)} ADD CONSTRAINT {self.quote(name)} "
+                f"UNIQUE USING INDEX {self.quote(index)}", ())
+
+    def lock_waits(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.query_start)::float8, "
+                f"left(a.query, 200) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                f"WHERE NOT l.granted AND l.relation = to_regclass({self.p}) ORDER BY 2 DESC",
+                (self._regclass_arg(table, schema),))
+
+    # -- preflight --
+    def server_version(self) -> Query:
+        return "SHOW server_version", ()
+
+    def version_features(self, version: str) -> list[tuple[str, bool, str]]:
+        major = int(version.split(".", maxsplit=1)[0].split(maxsplit=1)[0])
+        return [
+            ("fast ADD COLUMN with a default", major >= 11,
+             "PostgreSQL 11+ adds a column with a constant default without rewriting the table"),
+            ("SET NOT NULL from a validated CHECK", major >= 12,
+             "PostgreSQL 12+ skips the full scan of SET NOT NULL after VALIDATE CONSTRAINT"),
+            ("CREATE INDEX CONCURRENTLY, lock_timeout", major >= 9,
+             "indexes build without blocking writes; DDL waits are bounded"),
+        ]
+
+    def table_stats(self, table: str, schema: str | None) -> Query:
+        # reltuples is -1 (14+) or 0 before the first VACUUM/ANALYZE: then count.
+        return (f"SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint END, "
+                f"pg_total_relation_size(c.oid), pg_relation_size(c.oid) FROM pg_class c "
+                f"WHERE c.oid = to_regclass({self.p})", (self._regclass_arg(table, schema),))
+
+    def lock_holders(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT a.pid, EXTRACT(EPOCH FROM clock_timestamp() - a.xact_start)::float8, "
+                f"string_agg(DISTINCT l.mode, ', '), left(max(a.query), 200) "
+                f"FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                f"WHERE l.granted AND l.relation = to_regclass({self.p}) "
+                f"AND a.pid <> pg_backend_pid() GROUP BY a.pid, a.xact_start ORDER BY 2 DESC",
+                (self._regclass_arg(table, schema),))
+
+    def long_transactions(self, min_seconds: float) -> Query:
+        return (f"SELECT pid, EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, state, "
+                f"left(query, 200) FROM pg_stat_activity WHERE datname = current_database() "
+                f"AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+                f"AND xact_start < clock_timestamp() - make_interval(secs => {self.p}) "
+                f"ORDER BY 2 DESC LIMIT 20", (float(min_seconds),))
+
+    def replication_status(self) -> Query:
+        return ("SELECT count(*), max(EXTRACT(EPOCH FROM replay_lag))::float8, "
+                "pg_is_in_recovery() FROM pg_stat_replication", ())
+
+    def table_triggers(self, table: str, schema: str | None) -> Query:
+        return (f"SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                f"WHERE tgrelid = to_regclass({self.p}) AND NOT tgisinternal ORDER BY tgname",
+                (self._regclass_arg(table, schema),))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dualwrite.dialects import MySQLDialect, PostgresDialect, SQLiteDialect, dialect_for
+from dualwrite.dialects.base import STATE_TABLES
 from dualwrite.errors import SpecError
 from dualwrite.spec import ChangeColumnType, RenameColumn, SplitColumn
 
@@ -129,7 +130,7 @@ def test_fleet_upsert_per_dialect() -> None:
 def test_state_ddl_is_idempotent_and_typed(name: str) -> None:
     d = dialect_for(name)
     ddl = d.state_ddl()
-    assert len(ddl) == 5
+    assert len(ddl) == len(STATE_TABLES)
     assert all(s.startswith("CREATE TABLE IF NOT EXISTS dualwrite_") for s in ddl)
     times = {"postgresql": "TIMESTAMPTZ", "mysql": "DATETIME(6)", "sqlite": "TEXT"}[name]
     assert f"stage_changed_at {times} NOT NULL" in ddl[0]

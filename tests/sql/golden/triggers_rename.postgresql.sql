@@ -1,0 +1,44 @@
+-- function dualwrite_users-display-name (security-invoker pinned-search-path)
+CREATE OR REPLACE FUNCTION "app"."dualwrite_users-display-name"() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, "app", pg_temp AS $dualwrite$
+/* dualwrite:users-display-name:886451adeab458f5 */
+DECLARE
+  v_old_side boolean;
+  v_new_side boolean;
+  v_new_wins boolean := false;
+  v_step text := 'stage lookup';
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    v_old_side := NEW."full_name" IS NOT NULL;
+    v_new_side := NEW."display_name" IS NOT NULL;
+  ELSE
+    v_old_side := NEW."full_name" IS DISTINCT FROM OLD."full_name";
+    v_new_side := NEW."display_name" IS DISTINCT FROM OLD."display_name";
+  END IF;
+  IF NOT (v_old_side OR v_new_side) THEN
+    RETURN NEW;
+  END IF;
+  BEGIN
+    IF v_old_side AND v_new_side THEN
+      v_new_wins := COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'users-display-name'), FALSE);
+    END IF;
+    IF v_old_side AND NOT v_new_wins THEN
+      v_step := 'forward transform';
+      NEW."display_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (NEW."full_name") END;
+    ELSE
+      v_step := 'backward transform';
+      NEW."full_name" := CASE WHEN NEW."display_name" IS NULL THEN NULL ELSE (NEW."display_name") END;
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+      MESSAGE = format('dualwrite %%s: the %%s failed on table %%s: %%s', 'users-display-name', v_step,
+                       'users', SQLERRM),
+      HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install users-display-name';
+  END;
+  RETURN NEW;
+END
+$dualwrite$;
+-- drop: DROP FUNCTION IF EXISTS "app"."dualwrite_users-display-name"()
+-- trigger dualwrite_users-display-name (enabled before-row insert-update calls-dualwrite-function)
+CREATE TRIGGER "dualwrite_users-display-name" BEFORE INSERT OR UPDATE OF "full_name", "display_name" ON "app"."users" FOR EACH ROW EXECUTE FUNCTION "app"."dualwrite_users-display-name"();
+COMMENT ON TRIGGER "dualwrite_users-display-name" ON "app"."users" IS '/* dualwrite:users-display-name:a390695cd4e46d98 */';
+-- drop: DROP TRIGGER IF EXISTS "dualwrite_users-display-name" ON "app"."users"
