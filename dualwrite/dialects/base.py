@@ -1029,6 +1029,15 @@ class Dialect:
     #: Whether an UPDATE's SET assignments see the values assigned before them in the same
     #: statement (MySQL/MariaDB: left to right) rather than the row as it was (standard SQL).
     update_assigns_in_order: ClassVar[bool] = False
+    #: Whether a write on a second connection waits for any open write transaction on the
+    #: database (SQLite: one writer per file), so an adapter must not write the state
+    #: tables from a thread that may hold the application's write transaction.
+    single_writer: ClassVar[bool] = False
+
+    def state_reader(self) -> Dialect:
+        """The dialect for a connection that reads the state tables beside an application's
+        ORM connection, on the same thread (usually this one)."""
+        return self
 
     def template_parts(self, spec: MigrationSpec, template: str,
                        names: Collection[str]) -> tuple[list[str], list[str]]:

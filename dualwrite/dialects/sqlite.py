@@ -15,7 +15,7 @@ from dualwrite.dialects.base import (
 )
 from dualwrite.spec import MigrationSpec
 
-__all__ = ["SQLiteDialect"]
+__all__ = ["SQLiteDialect", "SQLiteStateReaderDialect"]
 
 
 class SQLiteDialect(Dialect):
@@ -193,3 +193,19 @@ END"""
     def table_triggers(self, table: str, schema: str | None) -> Query:
         return (f"SELECT name, sql FROM {self.quote(schema or 'main')}.sqlite_master "
                 f"WHERE type = 'trigger' AND tbl_name = {self.p} ORDER BY name", (table,))
+
+    # -- orm adapters --
+    single_writer: ClassVar[bool] = True
+
+    def state_reader(self) -> Dialect:
+        # BEGIN IMMEDIATE would wait for the application's own open write transaction on
+        # the same thread (a deadlock until busy_timeout); a deferred read never does.
+        return SQLiteStateReaderDialect(self.paramstyle)
+
+
+class SQLiteStateReaderDialect(SQLiteDialect):
+    """SQLite for an adapter's state-table connection: deferred BEGIN (see
+    :meth:`SQLiteDialect.state_reader`); single-statement writes (fleet heartbeats) still
+    wait for the write lock through ``busy_timeout``."""
+
+    begin_sql: ClassVar[str] = "BEGIN DEFERRED"

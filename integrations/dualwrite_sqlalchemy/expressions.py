@@ -56,6 +56,10 @@ class TemplateExpression(ColumnElement[Any]):
         self.args = args
         self.type = type_
 
+    @property
+    def _from_objects(self) -> list[Any]:
+        return [f for a in self.args for f in a._from_objects]
+
 
 @compiles(TemplateExpression)
 def _compile_template(element: TemplateExpression, compiler: SQLCompiler, **kw: Any) -> str:

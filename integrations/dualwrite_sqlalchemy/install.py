@@ -9,6 +9,7 @@ the session, mapper and engine events. :meth:`Installation.uninstall` removes ev
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -99,8 +100,10 @@ class Installation:
             raise
         self.comparators = comparators
         self._own_db = database is None
-        self.database = database or Database.from_url(
-            self.engine.url.render_as_string(hide_password=False))
+        if database is None:
+            database = Database.from_url(self.engine.url.render_as_string(hide_password=False))
+            database.dialect = database.dialect.state_reader()
+        self.database = database
         self.resolver = StageResolver(client=client,
                                       cache=StateCache(self.database, cache_ttl))
         self.fleet = FleetMember(self.database, instance_id=instance_id,
@@ -110,6 +113,7 @@ class Installation:
         self._session_target, self._undo_target = _session_class(target)
         self._listeners: list[tuple[Any, str, Any]] = []
         self._observed: dict[str, Stage] = {}
+        self._reporters: list[threading.Thread] = []
         self._listen(self._session_target, "do_orm_execute", self._do_orm_execute)
         self._listen(self._session_target, "before_flush", self.writes.before_flush)
         self._listen(self._session_target, "after_flush_postexec", self.writes.after_flush)
@@ -134,8 +138,20 @@ class Installation:
             self._observed[key] = stage
             METRICS.set_stage(key, stage)
             if self.fleet is not None:
-                self.fleet.observe(key, stage)
+                self._observe(key, stage)
         return stage
+
+    def _observe(self, key: str, stage: Stage) -> None:
+        """Tell the fleet (a change is reported at once: a heartbeat write)."""
+        assert self.fleet is not None
+        if self.database.dialect.single_writer and self.fleet.observed():
+            # this thread may hold the application's write lock: report from another
+            thread = threading.Thread(target=self.fleet.observe, args=(key, stage),
+                                      name="dualwrite-fleet-observe", daemon=True)
+            self._reporters = [t for t in self._reporters if t.is_alive()] + [thread]
+            thread.start()
+        else:
+            self.fleet.observe(key, stage)
 
     def stage_of(self, bound: Bound) -> Stage:
         """The stage of one bound migration."""
@@ -172,6 +188,8 @@ class Installation:
                 event.remove(target, name, fn)
         self._listeners.clear()
         self._undo_target()
+        for thread in self._reporters:
+            thread.join(timeout=35)
         if self.fleet is not None:
             self.fleet.stop()
         for c in self.comparators.values():
