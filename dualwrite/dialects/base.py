@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -23,6 +23,7 @@ __all__ = ["TRIGGER_MARKER_RE", "Dialect", "Query", "TriggerObject", "TriggerTar
 Query = tuple[str, tuple[Any, ...]]
 
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WRITE_RE = re.compile(r"\b(INSERT|UPDATE|REPLACE|MERGE)\b", re.IGNORECASE)
 
 #: (pattern, family) checked in order against the lower-cased type name.
 _TYPE_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -53,6 +54,8 @@ class Dialect:
     identifier_unit: ClassVar[str] = "bytes"
     #: How a transaction starts (SQLite takes the write lock up front: see sqlite.py).
     begin_sql: ClassVar[str] = "BEGIN"
+    #: How a read-only transaction starts.
+    begin_read_sql: ClassVar[str] = "BEGIN"
     # state-table column types
     t_key: ClassVar[str] = "VARCHAR(191)"
     t_text: ClassVar[str] = "TEXT"
@@ -799,6 +802,14 @@ class Dialect:
         return (f"COALESCE((SELECT m.stage IN ({stages}) FROM {self._state_table(target)} m "
                 f"WHERE m.migration_key = {self.literal(spec.key)}), FALSE)")
 
+    def trigger_differs_from_forward(self, spec: MigrationSpec) -> str:
+        """True unless the row's new value(s) already are f(old). A write of the new side that
+        the old side already explains (the backfill's, or a trigger's own) leaves old alone,
+        so a lossy g never rewrites the old column behind a backfill."""
+        return " OR ".join(self._distinct(f"NEW.{self.quote(c)}",
+                                          self.trigger_forward(spec, c, "NEW"))
+                           for c in spec.new_columns)
+
     def trigger_error_hint(self, spec: MigrationSpec) -> str:
         """The hint a failing transform reports from inside the trigger."""
         return (f"the write was rolled back; fix the value written or the spec's SQL "
@@ -821,7 +832,7 @@ class Dialect:
             marker = trigger_marker(key, digest)
             definition, creates = render(marker)
             out.append(TriggerObject(name=name, kind=kind, table=table, shape=shape,
-                                     definition=definition, digest=digest,
+                                     definition=definition, digest=digest, ddl=tuple(creates),
                                      create=tuple(self._finish(c) for c in creates),
                                      drop=tuple(self._finish(d) for d in drops),
                                      replaceable=replaceable))
@@ -975,6 +986,9 @@ class Dialect:
         return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
 
     # -- preflight --
+    #: Whether the server shows other sessions (their locks, transactions, replication).
+    shows_sessions: ClassVar[bool] = True
+
     def server_version(self) -> Query:
         """One row: the server's version string."""
         raise NotImplementedError
@@ -1010,6 +1024,94 @@ class Dialect:
     def table_triggers(self, table: str, schema: str | None) -> Query:
         """Rows of (trigger name, timing and event) on the table."""
         raise NotImplementedError
+
+    # -- orm adapters --
+    #: Whether an UPDATE's SET assignments see the values assigned before them in the same
+    #: statement (MySQL/MariaDB: left to right) rather than the row as it was (standard SQL).
+    update_assigns_in_order: ClassVar[bool] = False
+    #: Whether a write on a second connection waits for any open write transaction on the
+    #: database (SQLite: one writer per file), so an adapter must not write the state
+    #: tables from a thread that may hold the application's write transaction.
+    single_writer: ClassVar[bool] = False
+
+    def state_reader(self) -> Dialect:
+        """The dialect for a connection that reads the state tables beside an application's
+        ORM connection, on the same thread (usually this one)."""
+        return self
+
+    def template_parts(self, spec: MigrationSpec, template: str,
+                       names: Collection[str]) -> tuple[list[str], list[str]]:
+        """Split a transform template for an ORM that substitutes its own expressions.
+
+        Returns ``(segments, placeholders)`` with ``len(segments) == len(placeholders) + 1``:
+        the SQL is ``segments[0] + expr(placeholders[0]) + segments[1] + ...``, wrapped in
+        parentheses as :meth:`render_template` does. Segments are raw SQL (no ``%``
+        escaping: the ORM's compiler escapes for its paramstyle). An unknown placeholder is
+        a :class:`SpecError` naming the valid ones.
+        """
+        segments: list[str] = []
+        placeholders: list[str] = []
+        pos = 0
+        for m in _PLACEHOLDER_RE.finditer(template):
+            name = m.group(1)
+            if name not in names:
+                raise SpecError(f"migration {spec.key!r}: unknown placeholder {{{name}}} in SQL "
+                                f"transform {template!r}", key=spec.key, table=spec.table,
+                                hint="valid placeholders: " +
+                                     ", ".join("{" + k + "}" for k in sorted(names)))
+            segments.append(template[pos:m.start()])
+            placeholders.append(name)
+            pos = m.end()
+        segments.append(template[pos:])
+        segments[0] = "(" + segments[0]
+        segments[-1] += ")"
+        return segments, placeholders
+
+    def writes_columns(self, sql: str, table: str, columns: Collection[str]) -> list[str]:
+        """Which of ``columns`` of ``table`` a raw SQL write (INSERT/UPDATE/REPLACE/MERGE)
+        may touch: the names appear in the text, bare or quoted (case-insensitive).
+        Empty for a statement that is not a write or does not name ``table``. A heuristic
+        for warnings, never for routing."""
+        if not _WRITE_RE.search(sql) or not self._mentions(sql, table):
+            return []
+        return [c for c in columns if self._mentions(sql, c)]
+
+    def _mentions(self, sql: str, name: str) -> bool:
+        q = re.escape(self.quote_char)
+        pattern = rf"(?<![\w$]){re.escape(name)}(?![\w$])|{q}{re.escape(name)}{q}"
+        return re.search(pattern, sql, re.IGNORECASE) is not None
+
+    # -- plan --
+    def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
+        """The first ``limit`` keys in key order (to cut sample batches from)."""
+        cols = ", ".join(self.quote(c) for c in key)
+        return (f"SELECT {cols} FROM {self.spec_table(spec)} ORDER BY {cols} "
+                f"LIMIT {int(limit)}", ())
+
+    def proxy_update_range(self, spec: MigrationSpec, key: Sequence[str],
+                           lo: Sequence[Any] | None, hi: Sequence[Any] | None) -> Query:
+        """A stand-in write of the rows ``lo < key <= hi`` before the new column exists
+        (old = old)."""
+        sets = ", ".join(f"{self.quote(c)} = {self.quote(c)}" for c in spec.old_columns)
+        where, params = self.key_range(key, lo, hi)
+        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
+
+    def read_range(self, spec: MigrationSpec, key: Sequence[str], lo: Sequence[Any] | None,
+                   hi: Sequence[Any] | None) -> Query:
+        """Read and transform the rows ``lo < key <= hi`` (the cost of verify and of a
+        scan)."""
+        first = spec.new_columns[0]
+        expr = (self.forward_expr(spec, first) if spec.forward_template(self.name, first)
+                else self.quote(spec.old_columns[0]))
+        where, params = self.key_range(key, lo, hi)
+        return (f"SELECT count(*), count({expr}) FROM {self.spec_table(spec)} WHERE {where}",
+                params)
+
+    def unbackfilled_count(self, spec: MigrationSpec) -> Query:
+        """One row: rows whose old column is set and a new column still NULL."""
+        olds = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in spec.old_columns)
+        news = " OR ".join(f"{self.quote(c)} IS NULL" for c in spec.new_columns)
+        return (f"SELECT count(*) FROM {self.spec_table(spec)} WHERE {olds} AND ({news})", ())
 
 
 # -- triggers ---------------------------------------------------------------------------
@@ -1053,6 +1155,8 @@ class TriggerObject:
     definition: str
     #: Digest of the rendered SQL (what the marker carries).
     digest: str
+    #: The creating statements as the server receives them (for review and ``--dry-run``).
+    ddl: tuple[str, ...]
     create: tuple[Query, ...]
     drop: tuple[Query, ...]
     #: Whether ``create`` replaces an existing version in place (no drop needed).
