@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -38,6 +39,8 @@ __all__ = ["Installation", "install"]
 log = logging.getLogger("dualwrite.sqlalchemy")
 
 SessionTarget = sessionmaker[Any] | type[Session] | Any
+_NO_MEMO = object()
+_MEMO_SIZE = 10_000
 
 
 def _engine_of(target: Any, bind: Any) -> Engine:
@@ -114,6 +117,8 @@ class Installation:
         self._listeners: list[tuple[Any, str, Any]] = []
         self._observed: dict[str, Stage] = {}
         self._reporters: list[threading.Thread] = []
+        self.memo_ttl = cache_ttl
+        self._memo: dict[Any, tuple[float, dict[str, Stage]]] = {}
         self._listen(self._session_target, "do_orm_execute", self._do_orm_execute)
         self._listen(self._session_target, "before_flush", self.writes.before_flush)
         self._listen(self._session_target, "after_flush_postexec", self.writes.after_flush)
@@ -155,15 +160,37 @@ class Installation:
 
     def stage_of(self, bound: Bound) -> Stage:
         """The stage of one bound migration."""
-        return self.stage(bound.key)
+        return self.stages()[bound.key]
 
     def stages(self) -> dict[str, Stage]:
-        """The stage of every installed migration, for the current request."""
-        return {b.key: self.stage(b.key) for b in self.registry.bounds}
+        """The stage of every installed migration, for the current request.
+
+        Evaluated at most once per ``cache_ttl`` seconds per evaluation context (the same
+        interval the recorded stages are cached for), so statements cost no flag
+        evaluation.
+        """
+        ctx = current_evaluation_context()
+        try:
+            memo_key: Any = None if ctx is None else \
+                (ctx.targeting_key, tuple(sorted(ctx.attributes.items())))
+            hash(memo_key)
+        except TypeError:
+            memo_key = _NO_MEMO
+        now = time.monotonic()
+        hit = self._memo.get(memo_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        stages = {b.key: self.stage(b.key) for b in self.registry.bounds}
+        if memo_key is not _NO_MEMO and self.memo_ttl > 0:
+            if len(self._memo) > _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[memo_key] = (now + self.memo_ttl, stages)
+        return stages
 
     def refresh(self) -> None:
-        """Forget the cached state so the next statement reads the recorded stages."""
+        """Forget the cached stages so the next statement reads them again."""
         self.resolver.cache.invalidate()
+        self._memo.clear()
 
     # -- events ---------------------------------------------------------------------------
     def _after_begin(self, session: Session, transaction: Any, connection: Any) -> None:
@@ -175,8 +202,9 @@ class Installation:
         stmt = orm_state.statement
         if orm_state.is_select and isinstance(stmt, Select):
             orm_state.update_execution_options(**{STAGES_OPTION: stages})
-            if self.reads.touches(stmt, stages):
-                orm_state.statement = self.reads.rewrite(stmt, stages)
+            routed = self.reads.rewrite(stmt, stages)
+            if routed is not None:
+                orm_state.statement = routed
         elif orm_state.is_insert or orm_state.is_update:
             self.writes.orm_execute(orm_state)
 

@@ -132,11 +132,15 @@ class WriteMirror:
     def before_flush(self, session: Session, flush_context: Any, instances: Any) -> None:
         """Mirror on new objects and on changed attributes of dirty ones."""
         _FLUSHING.set(session)
-        states = [*session._new, *session.identity_map._modified]
+        active: dict[str, Stage | None] = {}
         counts: dict[str, int] = {}
-        for state in states:
-            bounds = self.registry.for_mapper(state.mapper)
-            if not bounds or state.obj() is None:
+        for_mapper = self.registry.for_mapper
+        for state in (*session._new, *session.identity_map._modified):
+            bounds = for_mapper(state.mapper)
+            if not bounds:
+                continue
+            obj = state.obj()
+            if obj is None:
                 continue
             d = state.dict
             pending = state.key is None
@@ -153,14 +157,15 @@ class WriteMirror:
                                 values[n] = added[0]
                 if not values:
                     continue
-                stage = self._active(b)
+                if b.key not in active:
+                    active[b.key] = self._active(b)
+                stage = active[b.key]
                 if stage is None:
                     continue
-                current = {n: d[a] for n, a in b.attr.items() if a in d}
+                current = values if pending else {n: d[a] for n, a in b.attr.items() if a in d}
                 extra = self.mirror_row(b, stage, values, insert=pending, current=current)
                 if not extra:
                     continue
-                obj = state.obj()
                 for n, v in extra.items():
                     setattr(obj, b.attr[n], v)
                     if not pending:

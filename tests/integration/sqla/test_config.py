@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import dualwrite_sqlalchemy
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-import dualwrite_sqlalchemy
 from dualwrite.errors import ConfigurationError, SpecError, UnknownColumnError, UnknownTableError
 from dualwrite.spec import ChangeColumnType, MigrationSpec, RenameColumn
 from dualwrite.stages import Stage
