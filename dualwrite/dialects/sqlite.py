@@ -110,8 +110,7 @@ class SQLiteDialect(Dialect):
             head = f"AFTER UPDATE OF {cols} ON {table}"
             fwd_guard = "\n    AND NOT (" + " AND ".join(
                 f"NEW.{q(c)} IS {e}" for c, e in bwd.items()) + ")"
-            bwd_guard = "\n    AND NOT (" + " AND ".join(
-                f"NEW.{q(c)} IS {e}" for c, e in fwd.items()) + ")"
+            bwd_guard = f"\n    AND ({self.trigger_differs_from_forward(spec)})"
         return f"""CREATE TRIGGER {self.table(name, target.schema)} {head} FOR EACH ROW
 WHEN ({old_side}) OR ({new_side})
 BEGIN
@@ -175,6 +174,8 @@ END"""
                 (table, s, s))
 
     # -- preflight --
+    shows_sessions: ClassVar[bool] = False
+
     def server_version(self) -> Query:
         return "SELECT sqlite_version()", ()
 
