@@ -92,8 +92,9 @@ def read_values(spec: MigrationSpec, stage: Stage, row: Mapping[str, Any]) -> di
             if backward is None:
                 if not all(c in row for c in spec.new_columns):
                     continue
-                backward = spec.apply_backward(row)
+                # g of the new columns as this stage reads them (a split may be partly NULL)
+                backward = spec.apply_backward({**row, **out})
             value = backward[column]
             out[column] = row[column] if value is None and form is \
                 ReadForm.BACKWARD_OR_OLD else value
-    return {c: v for c, v in out.items() if v is not row[c]}
+    return {c: v for c, v in out.items() if v is not row[c] and v != row[c]}
