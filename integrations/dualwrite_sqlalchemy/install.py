@@ -60,12 +60,16 @@ def _session_class(target: Any) -> tuple[Any, Callable[[], None]]:
         async_sessionmaker = None  # type: ignore[assignment,misc]
     if async_sessionmaker is not None and isinstance(target, async_sessionmaker):
         # AsyncSession runs the ORM in a sync Session: listen on a private subclass of it
+        had = "sync_session_class" in target.kw
         base = target.kw.get("sync_session_class", Session)
         sync_cls = type("DualwriteSyncSession", (base,), {})
         target.configure(sync_session_class=sync_cls)
 
         def undo() -> None:
-            target.configure(sync_session_class=base)
+            if had:
+                target.configure(sync_session_class=base)
+            else:
+                target.kw.pop("sync_session_class", None)
         return sync_cls, undo
     if isinstance(target, sessionmaker) or (isinstance(target, type) and
                                             issubclass(target, Session)):
