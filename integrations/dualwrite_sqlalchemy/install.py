@@ -22,10 +22,10 @@ from sqlalchemy.sql.selectable import Select
 
 from dualwrite.compare import Comparator, MismatchPublisher
 from dualwrite.db import Database
-from dualwrite.errors import ConfigurationError
+from dualwrite.errors import ConfigurationError, DualwriteError
 from dualwrite.flags import DEFAULT_TTL, StageResolver, StateCache
 from dualwrite.fleet import FleetMember
-from dualwrite.metrics import METRICS
+from dualwrite.metrics import METRICS, log_fields
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 from dualwrite_sqlalchemy.context import current_evaluation_context
@@ -121,6 +121,7 @@ class Installation:
         self._listeners: list[tuple[Any, str, Any]] = []
         self._observed: dict[str, Stage] = {}
         self._reporters: list[threading.Thread] = []
+        self._unknown: set[str] = set()
         self.memo_ttl = cache_ttl
         self._memo: dict[Any, tuple[float, dict[str, Stage]]] = {}
         self._listen(self._session_target, "do_orm_execute", self._do_orm_execute)
@@ -141,8 +142,23 @@ class Installation:
 
     # -- stages ---------------------------------------------------------------------------
     def stage(self, key: str) -> Stage:
-        """The stage this process serves for migration ``key`` in the current request."""
-        stage = self.resolver.stage(key, current_evaluation_context())
+        """The stage this process serves for migration ``key`` in the current request.
+
+        If it cannot be known (the migration is not registered yet: ``dualwrite init``;
+        the state table cannot be read and no stage was served before), the last stage
+        served is kept, else ``off``: the application keeps working and is told once.
+        """
+        try:
+            stage = self.resolver.stage(key, current_evaluation_context())
+        except DualwriteError as exc:
+            stage = self._observed.get(key, Stage.OFF)
+            if key not in self._unknown:
+                self._unknown.add(key)
+                log.warning("dualwrite: the stage of %s is unknown (%s); serving %s",
+                            key, str(exc).replace("\n", " "), stage.value,
+                            extra=log_fields(key, stage))
+            return stage
+        self._unknown.discard(key)
         if self._observed.get(key) is not stage:
             self._observed[key] = stage
             METRICS.set_stage(key, stage)
