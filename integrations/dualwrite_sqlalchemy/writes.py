@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, literal
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql.dml import Insert, Update, ValuesBase
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null, TextClause
 
@@ -151,10 +152,13 @@ class WriteMirror:
                     committed = state.committed_state
                     values = {}
                     for n, a in b.attr.items():
-                        if a in committed:
-                            added = state.attrs[a].history.added
-                            if added:
-                                values[n] = added[0]
+                        if a in committed and a in d:
+                            v = d[a]
+                            before = committed[a]
+                            # changed: as the flush will see it (SQL expressions always are)
+                            if isinstance(v, ClauseElement) or before is NO_VALUE or \
+                                    (before is not v and before != v):
+                                values[n] = v
                 if not values:
                     continue
                 if b.key not in active:
