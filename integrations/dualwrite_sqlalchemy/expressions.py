@@ -25,7 +25,7 @@ from dualwrite.routing import ReadForm, read_form
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 
-__all__ = ["SqlBuilder", "TemplateExpression", "core_dialect"]
+__all__ = ["SqlBuilder", "TemplateExpression", "TemplatePredicate", "core_dialect"]
 
 _FAMILIES = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql",
              "sqlite": "sqlite"}
@@ -71,6 +71,19 @@ def _compile_template(element: TemplateExpression, compiler: SQLCompiler, **kw: 
     return "".join(out)
 
 
+class TemplatePredicate(TemplateExpression):
+    """A template that is a condition (a lookup): rendered as is in WHERE, never compared
+    to 1 on databases without a native boolean."""
+
+    inherit_cache = True
+    _is_implicitly_boolean = True
+
+
+@compiles(TemplatePredicate)
+def _compile_predicate(element: TemplatePredicate, compiler: SQLCompiler, **kw: Any) -> str:
+    return _compile_template(element, compiler, **kw)
+
+
 class SqlBuilder:
     """Builds the transform and read expressions of specs for one database family.
 
@@ -83,7 +96,8 @@ class SqlBuilder:
         self._parts: dict[tuple[str, str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
 
     def _fill(self, spec: MigrationSpec, template: str, names: Columns,
-              type_: Any) -> TemplateExpression:
+              type_: Any, cls: type[TemplateExpression] = TemplateExpression
+              ) -> TemplateExpression:
         key = (spec.key, template, tuple(sorted(names)))
         parts = self._parts.get(key)
         if parts is None:
@@ -91,7 +105,7 @@ class SqlBuilder:
                 self._parts.clear()
             parts = self._parts[key] = self.dialect.template_parts(spec, template, names)
         segments, placeholders = parts
-        return TemplateExpression(segments, [names[p] for p in placeholders], type_)
+        return cls(segments, [names[p] for p in placeholders], type_)
 
     def _render(self, spec: MigrationSpec, template: str | None, values: Columns,
                 side: tuple[str, ...], alias: str, type_: Any, column: str, direction: str
@@ -168,4 +182,4 @@ class SqlBuilder:
             if recheck:
                 names["backward"] = self.backward(spec, old, cols, cols[old].type)
         return self._fill(spec, self.dialect.lookup_template(form.value, recheck), names,
-                          Boolean())
+                          Boolean(), TemplatePredicate)
