@@ -42,7 +42,8 @@ from dualwrite.metrics import log_fields
 from dualwrite.migrator import Migrator
 from dualwrite.schema import TableInfo, inspect_table, validate_spec
 from dualwrite.spec import MigrationSpec
-from dualwrite.stages import Stage, check_transition
+from dualwrite.stages import Mode, Stage, check_transition
+from dualwrite.triggers import TriggerInstaller, TriggerState
 
 __all__ = [
     "DdlEvent",
@@ -122,6 +123,10 @@ class DdlStep:
     note: str = ""
     #: Runs after the stage moved to ``contract`` (the destructive part).
     after_stage: bool = False
+    #: Done by a call instead of :attr:`sql` (shown for the record), with the lock policy;
+    #: :attr:`undo` is the call that reverses it.
+    action: Callable[[LockPolicy], object] | None = field(default=None, compare=False)
+    undo: Callable[[LockPolicy], object] | None = field(default=None, compare=False)
 
     def sql_text(self) -> list[str]:
         """The SQL of the step, as it will be sent."""
@@ -474,6 +479,9 @@ def plan_contract(db: Database, spec: MigrationSpec) -> DdlPlan:
                 plan.steps.extend(_not_null_steps(d, spec, info, spec.new_columns[0], checks))
         if d.online_index == "concurrently":
             plan.steps.extend(_unique_constraint_steps(db, spec, info, indexes, plan.notes))
+        trigger = _drop_triggers_step(db, spec)
+        if trigger is not None:
+            plan.steps.append(trigger)
         if not d.drops_indexes_with_column:
             plan.steps.extend(_drop_old_index_steps(d, spec, indexes, plan.notes))
     for c in spec.old_columns:
@@ -512,6 +520,29 @@ def _unique_constraint_steps(db: Database, spec: MigrationSpec, info: TableInfo,
                          if spec.old_columns[0] in i.column_names and not i.primary):
         notes.append("the unique constraints of the old column are already on the new one")
     return steps
+
+
+def _drop_triggers_step(db: Database, spec: MigrationSpec) -> DdlStep | None:
+    """Trigger mode: drop the mirror triggers (through the installer, which leaves foreign
+    objects alone and takes the table lock under its own timeout)."""
+    if spec.mode is not Mode.TRIGGER:
+        return None
+    installer = TriggerInstaller(db)
+    objects = installer.objects(spec)
+    done = installer.status(spec).state is TriggerState.MISSING
+
+    def _installer(policy: LockPolicy) -> TriggerInstaller:
+        return TriggerInstaller(db, lock_timeout=policy.lock_timeout, retries=policy.retries,
+                                backoff=policy.backoff)
+
+    return DdlStep(
+        name="drop mirror triggers",
+        description=f"drop the mirror triggers of {spec.key} (nothing writes the old column "
+                    "any more)",
+        sql=tuple(q for o in reversed(objects) for q in o.drop),
+        rollback=tuple(q for o in objects for q in o.create), done=done, after_stage=True,
+        action=lambda policy: _installer(policy).uninstall(spec),
+        undo=lambda policy: _installer(policy).install(spec))
 
 
 def _drop_old_index_steps(d: Dialect, spec: MigrationSpec, indexes: dict[str, IndexInfo],
@@ -608,7 +639,8 @@ class DdlRunner:
                 continue
             undo = replace(step, name=f"undo {step.name}", sql=step.rollback, rollback=step.sql,
                            fallbacks=(), needs_force=None, done=False,
-                           description=f"undo: {step.description}")
+                           description=f"undo: {step.description}", action=step.undo,
+                           undo=step.action)
             if dry_run:
                 self._emit("planned", undo, undo.description, undo.sql)
                 out.append(StepOutcome(undo, "planned"))
@@ -622,6 +654,10 @@ class DdlRunner:
             raise self._refused(step, step.needs_force)
         if announce:
             self._emit("start", step, step.description, step.sql)
+        if step.action is not None:
+            step.action(self.policy)
+            self._emit("done", step, "done")
+            return StepOutcome(step, "applied", 1, "call")
         forms = [("online", step.sql)] + [(fb.label, fb.sql) for fb in step.fallbacks]
         for n, (label, sql) in enumerate(forms):
             try:
@@ -721,9 +757,15 @@ class OnlineDdl:
         return DdlRunner(self.db, key=spec.key, table=spec.table, policy=self.policy,
                          force=self.force, on_event=self.on_event)
 
-    def _stage(self, spec: MigrationSpec) -> Stage:
-        self.migrator.state.init()
-        return self.migrator.state.register(spec).stage
+    def _stage(self, spec: MigrationSpec, *, dry_run: bool = False) -> Stage:
+        """The recorded stage; registers the migration first, except in a dry run (which
+        changes nothing, not even the state tables)."""
+        store = self.migrator.state
+        if dry_run:
+            found = store.find(spec.key) if store.is_initialized() else None
+            return found.stage if found else Stage.OFF
+        store.init()
+        return store.register(spec).stage
 
     # -- expand -------------------------------------------------------------------------
     def plan_expand(self, key: str) -> DdlPlan:
@@ -737,7 +779,7 @@ class OnlineDdl:
         """
         spec = self.migrator.spec(key)
         plan = plan_expand(self.db, spec)
-        stage = self._stage(spec)
+        stage = self._stage(spec, dry_run=dry_run)
         if stage is Stage.CONTRACT:
             raise TransitionRefused(f"migration {key!r} has contracted; expand has nothing to do",
                                     key=key, from_stage=stage.value, to_stage="expand",
@@ -754,7 +796,7 @@ class OnlineDdl:
         write reaches them (stage ``off`` or ``expand``; ``expand`` is rolled back to ``off``)."""
         spec = self.migrator.spec(key)
         plan = plan_expand(self.db, spec)
-        stage = self._stage(spec)
+        stage = self._stage(spec, dry_run=dry_run)
         if stage > Stage.EXPAND:
             raise TransitionRefused(
                 f"migration {key!r} is at {stage.value}: the application writes the new "

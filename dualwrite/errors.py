@@ -12,8 +12,9 @@ Hierarchy::
     DualwriteError
     ├── ConfigurationError        bad URL, missing driver, unreadable spec file
     ├── DatabaseError             the database failed or could not be reached
-    │   └── TriggerError          mirror triggers could not be installed / used
-    │       └── ForeignTriggerError   a same-name object dualwrite did not create
+    │   ├── TriggerError          mirror triggers could not be installed / used
+    │   │   └── ForeignTriggerError   a same-name object dualwrite did not create
+    │   └── DdlLockTimeout        a DDL step kept timing out on its table lock
     ├── SpecError                 a spec is invalid (on its own or against the live schema)
     │   ├── UnknownTableError
     │   ├── UnknownColumnError
@@ -26,12 +27,10 @@ Hierarchy::
     │   └── SpecChangedError
     ├── TransitionRefused         exit code 3
     │   └── ConcurrentTransitionError
+    ├── OnlineDdlRefused          exit code 3: the DDL step would rebuild or lock the table
     └── BackfillError             a backfill cannot start or had to stop
         ├── BackfillTransformError  the transform failed on some rows (keys reported)
         └── BackfillAborted         a critical health signal stopped it (exit code 4)
-
-    ├── DdlLockTimeout            (a DatabaseError) a DDL step kept timing out on its lock
-    └── OnlineDdlRefused          exit code 3: the step would rebuild or lock the table
 """
 
 from __future__ import annotations
@@ -229,7 +228,6 @@ class BackfillAborted(BackfillError):
         super().__init__(message, key=key, direction=direction, hint=hint)
         self.signal = signal
         self.value = value
-
 
 class TriggerError(DatabaseError):
     """Mirror triggers could not be installed, replaced or dropped, or their SQL transform

@@ -29,7 +29,8 @@ from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Mode
 from dualwrite.state import utcnow
 
-__all__ = ["Check", "PreflightReport", "Status", "TableStats", "preflight", "table_stats"]
+__all__ = ["Check", "PreflightReport", "Status", "TableStats", "human_bytes", "preflight",
+           "table_stats"]
 
 #: Transactions open longer than this are reported.
 DEFAULT_LONG_TRANSACTION = 60.0
@@ -114,7 +115,8 @@ def table_stats(db: Database, spec: MigrationSpec) -> TableStats:
                       table_bytes=None if row[2] is None else int(row[2]))
 
 
-def _human_bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """``n`` bytes in B, KiB, MiB, GiB or TiB."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024:
             return f"{n:.0f} {unit}"
@@ -265,12 +267,12 @@ class _Checker:
         need = int(heap * factor + (stats.total_bytes - heap) * 0.5)
         data = {**stats.to_dict(), "estimated_extra_bytes": need}
         detail = (f"{stats.rows} row(s) ({'exact' if stats.rows_exact else 'estimate'}), "
-                  f"{_human_bytes(stats.total_bytes)} with indexes; the migration needs about "
-                  f"{_human_bytes(need)} more")
+                  f"{human_bytes(stats.total_bytes)} with indexes; the migration needs about "
+                  f"{human_bytes(need)} more")
         free = self._free_bytes()
         if free is not None:
             data["free_bytes"] = free
-            detail += f"; {_human_bytes(free)} free"
+            detail += f"; {human_bytes(free)} free"
             if free < need:
                 return Check("table size and space", Status.FAIL, detail,
                              "free disk space first (or migrate a copy elsewhere)", data)

@@ -8,6 +8,7 @@ from dualwrite.cli import backfill as _backfill  # noqa: F401  (registers comman
 from dualwrite.cli import ddl as _ddl  # noqa: F401  (registers commands)
 from dualwrite.cli import lifecycle as _lifecycle  # noqa: F401  (registers commands)
 from dualwrite.cli import triggers as _triggers  # noqa: F401  (registers commands)
+from dualwrite.cli import watch as _watch  # noqa: F401  (registers commands)
 from dualwrite.cli.app import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main, run_embedded
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "main", "run_embedded"]

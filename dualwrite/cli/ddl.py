@@ -12,6 +12,7 @@ import click
 from dualwrite.cli.app import EXIT_REFUSED, Ctx, json_option, main, reporting
 from dualwrite.config import parse_duration
 from dualwrite.ddl import DdlEvent, DdlPlan, LockPolicy, OnlineDdl, StepOutcome
+from dualwrite.plan import build_runbook
 from dualwrite.preflight import preflight as run_preflight
 
 __all__: list[str] = []
@@ -145,3 +146,26 @@ def preflight(obj: Ctx, key: str, long_transaction: str, as_json: bool) -> None:
             click.echo(f"{failed} failed, {warned} warning(s)")
         if not report.ok:
             sys.exit(EXIT_REFUSED)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Backfill batch size to measure the rate with.")
+@click.option("--sample-batches", default=30, show_default=True, type=click.IntRange(1, 1000),
+              help="Batches in the rolled-back sample.")
+@click.option("--no-commit-probe", is_flag=True,
+              help="Do not time commits (a probe row written to and deleted from the fleet "
+                   "state table).")
+@click.pass_obj
+def plan(obj: Ctx, key: str, fmt: str, batch_size: int, sample_batches: int,
+         no_commit_probe: bool) -> None:
+    """Print KEY's runbook from the live database: checklist, steps with measured durations,
+    app changes, rollback, monitoring, cleanup. Changes nothing."""
+    with reporting(fmt == "json"):
+        book = build_runbook(obj.migrator(), key, batch_size=batch_size,
+                             sample_batches=sample_batches, commit_probe=not no_commit_probe)
+        click.echo(json.dumps(book.to_dict(), default=str) if fmt == "json"
+                   else book.to_markdown(), nl=fmt == "json")

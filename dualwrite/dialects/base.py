@@ -54,6 +54,8 @@ class Dialect:
     identifier_unit: ClassVar[str] = "bytes"
     #: How a transaction starts (SQLite takes the write lock up front: see sqlite.py).
     begin_sql: ClassVar[str] = "BEGIN"
+    #: How a read-only transaction starts.
+    begin_read_sql: ClassVar[str] = "BEGIN"
     # state-table column types
     t_key: ClassVar[str] = "VARCHAR(191)"
     t_text: ClassVar[str] = "TEXT"
@@ -695,8 +697,33 @@ class Dialect:
                                      sample))
 
     # -- health -----------------------------------------------------------------------
+    # Each returns ``None`` where the server has no such signal (reported "unavailable").
     def health_replica_lag(self) -> Query | None:
-        """One row: the worst replica replay lag in seconds (``None``: not visible here)."""
+        """One row: the worst replica replay lag in seconds, seen from the primary."""
+        return None
+
+    def health_replica_status(self) -> Query | None:
+        """Named rows of this server's replication status when it is a replica; the lag is
+        the first of :attr:`replica_lag_columns` present."""
+        return None
+
+    replica_lag_columns: ClassVar[tuple[str, ...]] = ()
+
+    def health_vacuum(self, spec: MigrationSpec) -> Query | None:
+        """One row: how many (auto)vacuum processes work on the spec's table now."""
+        return None
+
+    def health_wal_position(self) -> Query | None:
+        """One row: the write-ahead log position in bytes (its rate is sampled)."""
+        return None
+
+    def health_lock_waiters(self) -> Query | None:
+        """One row, run inside a batch after its write: how many sessions wait for a lock
+        this connection holds."""
+        return None
+
+    def health_threads_running(self) -> Query | None:
+        """One row whose last value is the number of threads running a statement."""
         return None
 
     # -- triggers -----------------------------------------------------------------------
@@ -775,6 +802,14 @@ class Dialect:
         return (f"COALESCE((SELECT m.stage IN ({stages}) FROM {self._state_table(target)} m "
                 f"WHERE m.migration_key = {self.literal(spec.key)}), FALSE)")
 
+    def trigger_differs_from_forward(self, spec: MigrationSpec) -> str:
+        """True unless the row's new value(s) already are f(old). A write of the new side that
+        the old side already explains (the backfill's, or a trigger's own) leaves old alone,
+        so a lossy g never rewrites the old column behind a backfill."""
+        return " OR ".join(self._distinct(f"NEW.{self.quote(c)}",
+                                          self.trigger_forward(spec, c, "NEW"))
+                           for c in spec.new_columns)
+
     def trigger_error_hint(self, spec: MigrationSpec) -> str:
         """The hint a failing transform reports from inside the trigger."""
         return (f"the write was rolled back; fix the value written or the spec's SQL "
@@ -797,7 +832,7 @@ class Dialect:
             marker = trigger_marker(key, digest)
             definition, creates = render(marker)
             out.append(TriggerObject(name=name, kind=kind, table=table, shape=shape,
-                                     definition=definition, digest=digest,
+                                     definition=definition, digest=digest, ddl=tuple(creates),
                                      create=tuple(self._finish(c) for c in creates),
                                      drop=tuple(self._finish(d) for d in drops),
                                      replaceable=replaceable))
@@ -951,6 +986,9 @@ class Dialect:
         return "SELECT NULL, NULL, NULL WHERE 1 = 0", ()
 
     # -- preflight --
+    #: Whether the server shows other sessions (their locks, transactions, replication).
+    shows_sessions: ClassVar[bool] = True
+
     def server_version(self) -> Query:
         """One row: the server's version string."""
         raise NotImplementedError
@@ -991,6 +1029,15 @@ class Dialect:
     #: Whether an UPDATE's SET assignments see the values assigned before them in the same
     #: statement (MySQL/MariaDB: left to right) rather than the row as it was (standard SQL).
     update_assigns_in_order: ClassVar[bool] = False
+    #: Whether a write on a second connection waits for any open write transaction on the
+    #: database (SQLite: one writer per file), so an adapter must not write the state
+    #: tables from a thread that may hold the application's write transaction.
+    single_writer: ClassVar[bool] = False
+
+    def state_reader(self) -> Dialect:
+        """The dialect for a connection that reads the state tables beside an application's
+        ORM connection, on the same thread (usually this one)."""
+        return self
 
     def template_parts(self, spec: MigrationSpec, template: str,
                        names: Collection[str]) -> tuple[list[str], list[str]]:
@@ -1034,6 +1081,38 @@ class Dialect:
         pattern = rf"(?<![\w$]){re.escape(name)}(?![\w$])|{q}{re.escape(name)}{q}"
         return re.search(pattern, sql, re.IGNORECASE) is not None
 
+    # -- plan --
+    def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
+        """The first ``limit`` keys in key order (to cut sample batches from)."""
+        cols = ", ".join(self.quote(c) for c in key)
+        return (f"SELECT {cols} FROM {self.spec_table(spec)} ORDER BY {cols} "
+                f"LIMIT {int(limit)}", ())
+
+    def proxy_update_range(self, spec: MigrationSpec, key: Sequence[str],
+                           lo: Sequence[Any] | None, hi: Sequence[Any] | None) -> Query:
+        """A stand-in write of the rows ``lo < key <= hi`` before the new column exists
+        (old = old)."""
+        sets = ", ".join(f"{self.quote(c)} = {self.quote(c)}" for c in spec.old_columns)
+        where, params = self.key_range(key, lo, hi)
+        return f"UPDATE {self.spec_table(spec)} SET {sets} WHERE {where}", params
+
+    def read_range(self, spec: MigrationSpec, key: Sequence[str], lo: Sequence[Any] | None,
+                   hi: Sequence[Any] | None) -> Query:
+        """Read and transform the rows ``lo < key <= hi`` (the cost of verify and of a
+        scan)."""
+        first = spec.new_columns[0]
+        expr = (self.forward_expr(spec, first) if spec.forward_template(self.name, first)
+                else self.quote(spec.old_columns[0]))
+        where, params = self.key_range(key, lo, hi)
+        return (f"SELECT count(*), count({expr}) FROM {self.spec_table(spec)} WHERE {where}",
+                params)
+
+    def unbackfilled_count(self, spec: MigrationSpec) -> Query:
+        """One row: rows whose old column is set and a new column still NULL."""
+        olds = " AND ".join(f"{self.quote(c)} IS NOT NULL" for c in spec.old_columns)
+        news = " OR ".join(f"{self.quote(c)} IS NULL" for c in spec.new_columns)
+        return (f"SELECT count(*) FROM {self.spec_table(spec)} WHERE {olds} AND ({news})", ())
+
 
 # -- triggers ---------------------------------------------------------------------------
 
@@ -1076,6 +1155,8 @@ class TriggerObject:
     definition: str
     #: Digest of the rendered SQL (what the marker carries).
     digest: str
+    #: The creating statements as the server receives them (for review and ``--dry-run``).
+    ddl: tuple[str, ...]
     create: tuple[Query, ...]
     drop: tuple[Query, ...]
     #: Whether ``create`` replaces an existing version in place (no drop needed).

@@ -83,7 +83,7 @@ class JoinedDatabase(Database):
         return self._django.connection
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
         cur = self._raw().cursor()
         try:
             yield Transaction(cur, self)

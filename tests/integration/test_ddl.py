@@ -25,6 +25,7 @@ from dualwrite.migrator import Migrator
 from dualwrite.schema import inspect_table
 from dualwrite.spec import RenameColumn
 from dualwrite.stages import Stage
+from dualwrite.state import StateStore
 from tests.helpers import create_table, insert_rows, q, record_backfill_and_verify, snapshot
 
 KEY = "users-display-name"
@@ -265,6 +266,7 @@ def test_cli_expand_contract(db: Database, db_url: str, tmp_path: Path) -> None:
     assert code == 0
     assert "would run: add display_name" in out and "rollback: ALTER TABLE" in out
     assert catalog(db) == before  # --dry-run prints only
+    assert not StateStore(db).is_initialized()  # not even the state tables
     code, out, err = cli(db_url, spec, "expand", KEY, "--lock-timeout", "0")
     assert code == 1 and "lock policy" in err and "fix:" in err
     code, out, _ = cli(db_url, spec, "expand", KEY, "--lock-timeout", "1s")
@@ -278,6 +280,10 @@ def test_cli_expand_contract(db: Database, db_url: str, tmp_path: Path) -> None:
     assert code == 3 and "needs stage complete" in err
     code, _, err = cli(db_url, spec, "contract", KEY, "--json")
     assert code == 3 and json.loads(err)["error"] == "TransitionRefused"
+    expanded = catalog(db)
+    code, out, _ = cli(db_url, spec, "contract", KEY, "--dry-run")
+    assert code == 0 and "would run: drop the old column full_name" in out
+    assert catalog(db) == expanded
     code, out, _ = cli(db_url, spec, "expand", KEY, "--rollback")
     assert code == 0 and "rolling back" in out
     assert catalog(db) == before
@@ -325,3 +331,82 @@ def test_postgres_drops_an_invalid_leftover_index(db: Database) -> None:
     OnlineDdl(m, policy=FAST).expand(KEY)
     assert new_indexes(db) == {"ix_users_display_name": (False, True),
                                "users_display_name_key": (True, True)}
+
+
+def test_contract_drops_the_mirror_triggers(db: Database) -> None:
+    """Trigger mode: contract drops dualwrite's mirror triggers before the old column."""
+    from dualwrite.triggers import TriggerInstaller
+
+    users(db, not_null=False)
+    spec = RenameColumn(key=KEY, table="users", old="full_name", new="display_name",
+                        confidence_window=0, mode="trigger")
+    m = Migrator(db, [spec])
+    m.init()
+    ddl = OnlineDdl(m, policy=FAST)
+    ddl.expand(KEY)
+    TriggerInstaller(db).install(spec)
+    m.advance(KEY, Stage.SHADOW)
+    db.execute((f"UPDATE {q(db, 'users')} SET {q(db, 'display_name')} = {q(db, 'full_name')}",
+                ()))
+    record_backfill_and_verify(db, KEY, spec.spec_hash())
+    m.advance(KEY, Stage.COMPLETE)
+    plan = plan_contract(db, spec)
+    step = next(s for s in plan.steps if s.name == "drop mirror triggers")
+    assert not step.done and step.sql and step.rollback
+    names = [s.name for s in plan.steps]
+    assert names.index("drop mirror triggers") < names.index("drop column full_name")
+
+    def triggers() -> list[str]:
+        return [str(r[0]) for r in db.fetchall(db.dialect.table_triggers("users", None))]
+
+    assert any(t.startswith("dualwrite_") for t in triggers())
+    # its rollback reinstalls them
+    runner = ddl.runner(spec)
+    runner.run([step])
+    assert not any(t.startswith("dualwrite_") for t in triggers())
+    runner.rollback([replace(step, done=True)])
+    assert TriggerInstaller(db).status(spec).current
+    ddl.contract(KEY, confirm=KEY)
+    assert not any(t.startswith("dualwrite_") for t in triggers())
+    assert "full_name" not in catalog(db)["columns"]
+
+
+def test_hostile_identifiers_and_other_spec_kinds(db: Database) -> None:
+    """Quoted names with quotes, spaces and keywords; a type change gets its declared type
+    and its index; a split gets its columns and a note instead of an index copy."""
+    from dualwrite.spec import ChangeColumnType, SplitColumn
+
+    table, old = 'we"ird `tbl`', "select"
+    create_table(db, table, {"id": "pk", old: "text", "price": "real"})
+    db.execute((f"CREATE INDEX {q(db, 'ix ' + old)} ON {q(db, table)} ({q(db, old)})", ()))
+    db.execute((f"CREATE INDEX {q(db, 'ix_price')} ON {q(db, table)} ({q(db, 'price')})", ()))
+    insert_rows(db, table, [{"id": 1, old: "a b", "price": 1.5}])
+    rename = RenameColumn(key="weird", table=table, old=old, new='new "col"')
+    change = ChangeColumnType(key="cents", table=table, old="price", new="price_cents",
+                              new_type="BIGINT",
+                              forward_sql={"postgresql": "CAST({old} * 100 AS BIGINT)",
+                                           "mysql": "CAST({old} * 100 AS SIGNED)",
+                                           "sqlite": "CAST({old} * 100 AS INTEGER)"},
+                              backward_sql="{new} / 100.0")
+    split = SplitColumn(key="split", table=table, old=old, new=["first", "last"],
+                        new_types={"first": "VARCHAR(50)", "last": "VARCHAR(50)"},
+                        forward=lambda v: tuple(v.split(" ", 1)),
+                        backward=lambda a, b: f"{a} {b}")
+    m = Migrator(db, [rename, change, split])
+    ddl = OnlineDdl(m, policy=FAST)
+    before = inspect_table(db, table, None)
+    _, out = ddl.expand("weird")
+    assert [o.status for o in out] == ["applied", "applied"]
+    idx = {i.name: i.column_names for i in table_indexes(db, table, None).values()}
+    assert idx['ix new "col"'] == ('new "col"',)
+    plan, _ = ddl.expand("cents")
+    info = inspect_table(db, table, None)
+    assert info is not None and db.dialect.type_family(info.columns["price_cents"].type) \
+        == "integer"
+    assert ("price_cents",) in {i.column_names for i in table_indexes(db, table, None).values()}
+    plan, out = ddl.expand("split")
+    assert [o.step.name for o in out] == ["add column first", "add column last"]
+    assert any("a split has no single new column" in n for n in plan.notes)
+    for key in ("split", "cents", "weird"):
+        ddl.rollback_expand(key)
+    assert inspect_table(db, table, None) == before
