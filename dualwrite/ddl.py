@@ -472,7 +472,11 @@ def plan_contract(db: Database, spec: MigrationSpec) -> DdlPlan:
                 plan.notes.append(f"{spec.old_columns[0]} is NOT NULL, but SQLite cannot add "
                                   "NOT NULL to an existing column without rebuilding the table: "
                                   "the new column stays nullable")
-            elif len(spec.new_columns) == 1:
+            elif len(spec.new_columns) != 1:
+                plan.notes.append(f"{spec.old_columns[0]} is NOT NULL; a split's new columns "
+                                  "are left nullable (make them NOT NULL yourself if f never "
+                                  "gives NULL)")
+            else:
                 checks = {str(r[0]): bool(r[1]) for r in db.fetchall(
                     d.check_constraints(spec.table, spec.schema))} \
                     if d.not_null_method == "check" else {}
