@@ -666,9 +666,17 @@ class DdlRunner:
         for n, (label, sql) in enumerate(forms):
             try:
                 attempts = self._with_retries(step, sql)
+            except DdlLockTimeout:
+                raise
             except DatabaseError as exc:
                 if not self.d.is_online_unsupported(exc.cause) or n + 1 >= len(forms):
-                    raise
+                    raise DatabaseError(
+                        f"migration {self.key!r}: step '{step.name}' on {self.table!r} failed: "
+                        f"{exc.message}", cause=exc.cause,
+                        hint="nothing of this step was applied; fix the cause and rerun (done "
+                             "steps are skipped). NULLs or duplicates in the new column mean "
+                             f"the backfill is not finished: dualwrite backfill {self.key} && "
+                             f"dualwrite verify {self.key}") from exc
                 fb = step.fallbacks[n]
                 if fb.needs_force and not self.force:
                     raise self._refused(step, f"{fb.needs_force} ({exc.cause})") from exc
