@@ -2,8 +2,13 @@
 contract) for live production databases."""
 
 from dualwrite._version import __version__
+from dualwrite.backfill import Backfill, BackfillOptions, Verifier
+from dualwrite.backfill_control import BackfillControl
 from dualwrite.db import Database
 from dualwrite.errors import (
+    BackfillAborted,
+    BackfillError,
+    BackfillTransformError,
     ConcurrentTransitionError,
     ConfigurationError,
     DatabaseError,
@@ -29,6 +34,13 @@ from dualwrite.stages import Mode, Stage
 from dualwrite.triggers import TriggerInstaller
 
 __all__ = [
+    "Backfill",
+    "BackfillAborted",
+    "BackfillControl",
+    "BackfillError",
+    "BackfillOptions",
+    "BackfillTransformError",
+    "Verifier",
     "ChangeColumnType",
     "ConcurrentTransitionError",
     "ConfigurationError",

@@ -75,8 +75,8 @@ class BackfillOptions:
     batch_size: int | None = None
     initial_batch_size: int = 1000
     min_batch_size: int = 50
-    max_batch_size: int = 50_000
-    target_batch_seconds: float = 0.5
+    max_batch_size: int = 20_000
+    target_batch_seconds: float = 0.1
     sleep: float | None = None
     max_rows_per_second: float | None = None
     lock_timeout: float = 2.0
@@ -175,6 +175,9 @@ class BackfillResult:
     retries: int = 0
     seconds: float = 0.0
     holds: dict[str, float] = field(default_factory=dict)
+    #: Each health signal's status when the backfill started (``unavailable`` where the
+    #: server does not expose it).
+    signals: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -240,11 +243,33 @@ class _Walker:
         self.direction = direction
         self.sql = sql
         self.source, self.targets = _transform_targets(spec, direction)
+        #: For a dense single integer key: (first key, rows per key value). Batches are
+        #: then cut by arithmetic on the key instead of an index scan to find their end.
+        self.dense: tuple[int, float] | None = None
+
+    def use_dense_steps(self, run: BackfillRun) -> None:
+        """Cut batches by key arithmetic when the run's key is one integer column whose
+        values are at least half used (a unique integer key holds at most one row per
+        value, so a batch never exceeds twice its size)."""
+        lo, hi = run.range_lo, run.range_hi
+        if len(self.key) != 1 or lo is None or hi is None or not all(
+                isinstance(v[0], int) and not isinstance(v[0], bool) for v in (lo, hi)):
+            return
+        density = run.rows_estimate / (hi[0] - lo[0] + 1)
+        if density >= 0.5:
+            self.dense = (lo[0], min(density, 1.0))
 
     def batch_end(self, tx: Transaction, lo: Sequence[Any] | None, hi: Sequence[Any] | None,
                   size: int) -> tuple[tuple[Any, ...] | None, int | None]:
         """The key ``size`` rows after ``lo`` (or ``hi``/``None`` past the end) and, for a
-        full batch, ``size``."""
+        full batch, its row count (estimated from the key's density on dense keys)."""
+        if self.dense is not None and hi is not None:
+            first, density = self.dense
+            start = int(lo[0]) if lo is not None else first - 1
+            end = start + max(1, int(size / density))
+            if end >= int(hi[0]):
+                return tuple(hi), None
+            return (end,), round((end - start) * density)
         row = tx.fetchone(self.d.backfill_key_at(self.spec, self.key, lo, hi, size - 1))
         if row is None:
             return (tuple(hi) if hi is not None else None), None
@@ -478,6 +503,7 @@ class Backfill:
                                        settings)
         run = self.store.run()
         assert run is not None
+        walker.use_dense_steps(run)
         parts = self.store.parts()
         self._total = max(run.rows_estimate, sum(p.rows_done for p in parts))
         self._done_before = sum(p.rows_done for p in parts)
@@ -602,6 +628,13 @@ class Backfill:
         opt = self.options
         monitor = HealthMonitor(self.db, self.spec, opt.health,
                                 target_batch_seconds=opt.target_batch_seconds)
+        readings = monitor.read(force=True)
+        with self._lock:
+            self._result.signals = {r.signal: r.status for r in readings}
+        for r in readings:
+            if r.status == "unavailable":
+                log.info("backfill %s: health signal %s unavailable (%s)", self.spec.key,
+                         r.signal, r.detail, extra=log_fields(self.spec.key, signal=r.signal))
         state: dict[str, Any] = {}
         size = part.batch_size or min(opt.max_batch_size,
                                       max(opt.min_batch_size, opt.initial_batch_size))
@@ -609,10 +642,13 @@ class Backfill:
         failed_so_far = list(part.failed_keys)
         try:
             self._walk_part(walker, part, owner, monitor, state, size, cursor, failed_so_far)
+            monitor.close()
         except _LeaseLost:
             log.warning("backfill %s part %d: lease lost to another worker", self.spec.key,
                         part.part, extra=log_fields(self.spec.key))
+            monitor.close()
         except BaseException:
+            monitor.close()
             # give the part back at once (its checkpoint stays) so a rerun need not wait
             # for the lease to expire
             try:
@@ -646,7 +682,7 @@ class Backfill:
             if fixed:
                 size = int(fixed)
             t0 = time.perf_counter()
-            outcome = self._batch(walker, part, owner, cursor, size, failed_so_far)
+            outcome = self._batch(walker, part, owner, cursor, size, failed_so_far, monitor)
             elapsed = time.perf_counter() - t0
             cursor, rows, written, failed, done, size = outcome
             failed_so_far += failed
@@ -668,20 +704,34 @@ class Backfill:
             if not fixed and elapsed > 0:
                 factor = min(2.0, max(0.5, opt.target_batch_seconds / elapsed))
                 size = int(min(opt.max_batch_size, max(opt.min_batch_size, size * factor)))
-            self._throttle(rows, elapsed, settings)
+            self._throttle(rows, elapsed, settings, part, owner, state)
 
-    def _throttle(self, rows: int, elapsed: float, settings: dict[str, Any]) -> None:
+    def _throttle(self, rows: int, elapsed: float, settings: dict[str, Any],
+                  part: BackfillPart, owner: str, state: dict[str, Any]) -> None:
+        """Sleep (``sleep``, and whatever keeps ``max_rows_per_second``), re-reading the
+        controls meanwhile so that a pause, a cancel or new settings apply within about a
+        second."""
         pause = float(settings.get("sleep") or 0.0)
         rate = settings.get("max_rows_per_second")
         if rate:
             per_worker = float(rate) / self.options.workers
             pause = max(pause, rows / per_worker - elapsed)
         end = time.monotonic() + pause
+        renew_at = time.monotonic() + self.options.lease_seconds / 3
         while not self._stop.is_set() and time.monotonic() < end:
-            time.sleep(min(0.2, end - time.monotonic()))
+            time.sleep(max(0.0, min(0.2, end - time.monotonic())))
+            self._controls(part, owner, state)
+            if state.get("settings", settings) != settings:
+                return  # retuned: the next batch uses the new settings
+            if time.monotonic() > renew_at:
+                if not self.store.renew(part.part, owner, self.options.lease_seconds, None,
+                                        None, 0):
+                    raise _LeaseLost
+                renew_at = time.monotonic() + self.options.lease_seconds / 3
 
     def _batch(self, walker: _Walker, part: BackfillPart, owner: str,
-               cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any]
+               cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any],
+               monitor: HealthMonitor
                ) -> tuple[tuple[Any, ...] | None, int, int, list[Any], bool, int]:
         """One batch with retries: (new cursor, rows walked, rows written, failed keys,
         part done, batch size)."""
@@ -689,7 +739,8 @@ class Backfill:
         attempt = 0
         while True:
             try:
-                return self._batch_once(walker, part, owner, cursor, size, failed_before)
+                return self._batch_once(walker, part, owner, cursor, size, failed_before,
+                                        monitor)
             except DatabaseError as exc:
                 cause = exc.cause or exc
                 reason = self.db.dialect.classify_error(cause)
@@ -709,7 +760,8 @@ class Backfill:
                 time.sleep(delay)
 
     def _batch_once(self, walker: _Walker, part: BackfillPart, owner: str,
-                    cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any]
+                    cursor: tuple[Any, ...] | None, size: int, failed_before: list[Any],
+                    monitor: HealthMonitor
                     ) -> tuple[tuple[Any, ...] | None, int, int, list[Any], bool, int]:
         opt, d = self.options, self.db.dialect
         try:
@@ -729,6 +781,7 @@ class Backfill:
                         self._transform_failed([k for k, _ in bad], bad[0][1] or "", rows)
                         failed = [_key_of(k, len(k)) for k, _ in bad]
                     written = walker.write_python(tx, prows)
+                monitor.sample_in_batch(tx)
                 if not self.store.checkpoint(tx, part.part, owner, end, rows, written, failed,
                                              size, done, opt.lease_seconds, failed_before):
                     raise _LeaseLost

@@ -57,6 +57,14 @@ class Transaction:
         rows = self.fetchall(query)
         return rows[0] if rows else None
 
+    def fetchall_named(self, query: Query) -> list[dict[str, Any]]:
+        """Run a query; all its rows as ``{column name: value}`` (for ``SHOW`` statements
+        whose columns differ between server versions)."""
+        sql, params = query
+        self._cursor.execute(sql, params)
+        names = [str(c[0]) for c in (self._cursor.description or ())]
+        return [dict(zip(names, r, strict=True)) for r in self._cursor.fetchall()]
+
 
 def _sqlite_connect(path: str) -> Callable[[], Any]:
     def connect() -> Any:
@@ -181,7 +189,7 @@ class Database:
             except Exception:  # noqa: BLE001 -- closing a broken connection may fail too
                 pass
 
-    def _begin(self) -> Any:
+    def _begin(self, read_only: bool = False) -> Any:
         """A cursor on this thread's connection with a transaction begun.
 
         A connection that died while idle (server restart, killed session, network) fails
@@ -190,7 +198,7 @@ class Database:
         for attempt in (1, 2):
             cur = self._connection().cursor()
             try:
-                cur.execute(self.dialect.begin_sql)
+                cur.execute(self.dialect.begin_read_sql if read_only else self.dialect.begin_sql)
                 return cur
             except Exception as exc:
                 if not _is_driver_error(exc):
@@ -203,11 +211,12 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
         """One transaction on this thread's connection: committed on success, rolled back
         on error. Driver errors come out as :class:`DatabaseError` (``cause`` holds the
-        original); the connection is replaced after one."""
-        cur = self._begin()
+        original); the connection is replaced after one. ``read_only`` transactions take
+        no write lock up front (SQLite), so a read never waits for another writer."""
+        cur = self._begin(read_only)
         try:
             yield Transaction(cur, self)
             cur.execute("COMMIT")
@@ -228,13 +237,13 @@ class Database:
                 pass
 
     def fetchall(self, query: Query) -> list[tuple[Any, ...]]:
-        """Run one query in its own transaction; all rows."""
-        with self.transaction() as tx:
+        """Run one query in its own (read) transaction; all rows."""
+        with self.transaction(read_only=True) as tx:
             return tx.fetchall(query)
 
     def fetchone(self, query: Query) -> tuple[Any, ...] | None:
-        """Run one query in its own transaction; the first row or ``None``."""
-        with self.transaction() as tx:
+        """Run one query in its own (read) transaction; the first row or ``None``."""
+        with self.transaction(read_only=True) as tx:
             return tx.fetchone(query)
 
     def execute(self, query: Query) -> int:

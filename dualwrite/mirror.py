@@ -16,14 +16,14 @@ Rules (DESIGN.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from dualwrite.errors import SpecError
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 
-__all__ = ["mirror_values"]
+__all__ = ["mirror_direction", "mirror_values"]
 
 
 def _complete(spec: MigrationSpec, columns: tuple[str, ...], values: Mapping[str, Any],
@@ -50,16 +50,28 @@ def mirror_values(spec: MigrationSpec, stage: Stage, values: Mapping[str, Any],
     ``current`` holds the row's loaded values, used when a write sets only some of several
     columns on one side (a split). Returns an empty dict when nothing is to be mirrored.
     """
-    sets_old = any(c in values for c in spec.old_columns)
-    sets_new = any(c in values for c in spec.new_columns)
-    app = stage.app_stage
-    if app is Stage.OFF or not (sets_old or sets_new):
+    direction = mirror_direction(spec, stage, values)
+    if direction is None:
         return {}
-    if app is Stage.COMPLETE:
-        if sets_old and not sets_new:
-            return spec.apply_forward(_complete(spec, spec.old_columns, values, current, "old"))
-        return {}
-    new_wins = app.new_authoritative
-    if sets_new and (new_wins or not sets_old):
+    if direction == "backward":
         return spec.apply_backward(_complete(spec, spec.new_columns, values, current, "new"))
     return spec.apply_forward(_complete(spec, spec.old_columns, values, current, "old"))
+
+
+def mirror_direction(spec: MigrationSpec, stage: Stage, columns: Collection[str]) -> str | None:
+    """Which transform a write setting ``columns`` needs at ``stage``: ``"forward"`` (set the
+    new columns from the old), ``"backward"`` (the old from the new) or ``None``.
+
+    The rule of :func:`mirror_values`, for adapters that mirror SQL expressions rather than
+    Python values (the transform is then applied in SQL).
+    """
+    sets_old = any(c in columns for c in spec.old_columns)
+    sets_new = any(c in columns for c in spec.new_columns)
+    app = stage.app_stage
+    if app is Stage.OFF or not (sets_old or sets_new):
+        return None
+    if app is Stage.COMPLETE:
+        return "forward" if sets_old and not sets_new else None
+    if sets_new and (app.new_authoritative or not sets_old):
+        return "backward"
+    return "forward"

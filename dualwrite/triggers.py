@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "TriggerInstaller",
     "TriggerState",
     "TriggerStatus",
+    "classify",
 ]
 
 #: From this stage on the new side is authoritative when a write changes both sides.
@@ -136,12 +137,46 @@ class InstallResult:
                 "attempts": self.attempts, "skipped_foreign": list(self.skipped_foreign)}
 
 
+#: Work done under the table lock: (transaction, current statuses) -> names changed.
+_Work = Callable[[Transaction, list[ObjectStatus]], tuple[str, ...]]
+
+
 def _require_sql(spec: MigrationSpec) -> None:
     if not spec.has_sql_transforms:
         raise SpecError(f"migration {spec.key!r} has no SQL transforms; trigger mode needs "
                         "forward_sql and backward_sql", key=spec.key, table=spec.table,
                         hint="add forward_sql/backward_sql to the spec (the Python forms "
                              "cannot run inside the database)")
+
+
+def classify(spec: MigrationSpec, objects: Sequence[TriggerObject],
+             catalog: Mapping[tuple[str, str], tuple[str, str]]) -> list[ObjectStatus]:
+    """The state of each expected object given the catalog: ``{(name, kind): (definition,
+    shape)}`` of the objects that exist under those names (pure; no database)."""
+    out = []
+    for o in objects:
+        found = catalog.get((o.name, o.kind))
+        if found is None:
+            out.append(ObjectStatus(o.name, o.kind, TriggerState.MISSING, o.digest))
+            continue
+        definition, shape = found
+        m = TRIGGER_MARKER_RE.search(definition)
+        if m is None or m.group("key") != spec.key:
+            out.append(ObjectStatus(o.name, o.kind, TriggerState.FOREIGN, o.digest,
+                                    detail="no dualwrite marker for this migration"))
+        elif m.group("digest") != o.digest:
+            out.append(ObjectStatus(o.name, o.kind, TriggerState.OUTDATED, o.digest,
+                                    m.group("digest"),
+                                    "rendered from another spec or dualwrite version"))
+        elif definition.strip() != o.definition.strip() or shape != o.shape:
+            why = "its text was changed" if definition.strip() != o.definition.strip() \
+                else f"it is {shape!r}, expected {o.shape!r}"
+            out.append(ObjectStatus(o.name, o.kind, TriggerState.DRIFTED, o.digest,
+                                    m.group("digest"), f"changed by hand: {why}"))
+        else:
+            out.append(ObjectStatus(o.name, o.kind, TriggerState.INSTALLED, o.digest,
+                                    o.digest))
+    return out
 
 
 def _overall(states: Sequence[TriggerState]) -> TriggerState:
@@ -203,7 +238,7 @@ class TriggerInstaller:
     def sql(self, spec: MigrationSpec) -> list[str]:
         """The DDL :meth:`install` would run on an empty slate (for review, Django's
         ``sqlmigrate``, ``--dry-run``)."""
-        return [sql for o in self.objects(spec) for sql, _ in o.create]
+        return [sql for o in self.objects(spec) for sql in o.ddl]
 
     # -- inspection -------------------------------------------------------------------
     def _catalog(self, tx: Transaction, spec: MigrationSpec, target: TriggerTarget,
@@ -211,37 +246,10 @@ class TriggerInstaller:
         rows = tx.fetchall(self.d.trigger_catalog(spec, target, objects))
         return {(str(r[0]), str(r[1])): (str(r[2] or ""), str(r[3] or "")) for r in rows}
 
-    def _classify(self, spec: MigrationSpec, objects: Sequence[TriggerObject],
-                  catalog: dict[tuple[str, str], tuple[str, str]]) -> list[ObjectStatus]:
-        out = []
-        for o in objects:
-            found = catalog.get((o.name, o.kind))
-            if found is None:
-                out.append(ObjectStatus(o.name, o.kind, TriggerState.MISSING, o.digest))
-                continue
-            definition, shape = found
-            m = TRIGGER_MARKER_RE.search(definition)
-            if m is None or m.group("key") != spec.key:
-                out.append(ObjectStatus(o.name, o.kind, TriggerState.FOREIGN, o.digest,
-                                        detail="no dualwrite marker for this migration"))
-            elif m.group("digest") != o.digest:
-                out.append(ObjectStatus(o.name, o.kind, TriggerState.OUTDATED, o.digest,
-                                        m.group("digest"),
-                                        "rendered from another spec or dualwrite version"))
-            elif definition.strip() != o.definition.strip() or shape != o.shape:
-                why = "its text was changed" if definition.strip() != o.definition.strip() \
-                    else f"it is {shape!r}, expected {o.shape!r}"
-                out.append(ObjectStatus(o.name, o.kind, TriggerState.DRIFTED, o.digest,
-                                        m.group("digest"), f"changed by hand: {why}"))
-            else:
-                out.append(ObjectStatus(o.name, o.kind, TriggerState.INSTALLED, o.digest,
-                                        o.digest))
-        return out
-
     def _status(self, spec: MigrationSpec, target: TriggerTarget,
                 objects: Sequence[TriggerObject]) -> TriggerStatus:
         with self.db.transaction() as tx:
-            found = self._classify(spec, objects, self._catalog(tx, spec, target, objects))
+            found = classify(spec, objects, self._catalog(tx, spec, target, objects))
         return TriggerStatus(spec.key, spec.table, _overall([o.state for o in found]),
                              tuple(found))
 
@@ -258,7 +266,7 @@ class TriggerInstaller:
         with self.db.transaction() as tx:
             catalog = self._catalog(tx, spec, target, objects)
         items = []
-        for o, st in zip(objects, self._classify(spec, objects, catalog), strict=True):
+        for o, st in zip(objects, classify(spec, objects, catalog), strict=True):
             if st.state is TriggerState.INSTALLED:
                 continue
             definition, shape = catalog.get((o.name, o.kind), ("", ""))
@@ -304,7 +312,7 @@ class TriggerInstaller:
             hint=f"fix the spec's {direction}_sql (or the data); nothing was installed")
 
     def _locked(self, spec: MigrationSpec, target: TriggerTarget, objects: list[TriggerObject],
-                exclusive: bool, work: Any) -> tuple[Any, int]:
+                exclusive: bool, work: _Work) -> tuple[tuple[str, ...], int]:
         """Run ``work(tx, statuses)`` in one transaction holding the table lock, retrying a
         lock timeout. Returns its result and the number of attempts."""
         attempt = 0
@@ -316,12 +324,14 @@ class TriggerInstaller:
                                                  exclusive):
                         tx.execute(q)
                     try:
-                        statuses = self._classify(spec, objects,
-                                                  self._catalog(tx, spec, target, objects))
+                        statuses = classify(spec, objects,
+                                            self._catalog(tx, spec, target, objects))
                         return work(tx, statuses), attempt
                     finally:
                         for q in self.d.trigger_unlock():
                             tx.execute(q)
+            except TriggerError:
+                raise  # e.g. a foreign object that appeared meanwhile: nothing was changed
             except DatabaseError as exc:
                 if not self.d.is_lock_timeout(exc.cause) or attempt > self.retries:
                     if self.d.is_lock_timeout(exc.cause):

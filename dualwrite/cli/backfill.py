@@ -27,7 +27,9 @@ from dualwrite.backfill import (
     Verifier,
     backfill_status,
 )
+from dualwrite.backfill_control import BackfillControl, ControlResult
 from dualwrite.cli.app import Ctx, console, json_option, main, reporting
+from dualwrite.health import HealthMonitor, HealthThresholds
 
 __all__: list[str] = []
 
@@ -50,6 +52,8 @@ def backfill() -> None:
     \b
     dualwrite backfill KEY [options]     run (or resume) the backfill
     dualwrite backfill status KEY        where it stands; dead workers shown as dead
+    dualwrite backfill pause|resume|cancel KEY
+    dualwrite backfill set KEY --batch-size N --sleep S --max-rows-per-second R
     """
 
 
@@ -104,7 +108,7 @@ def _progress_display(as_json: bool) -> Iterator[Callable[[BackfillProgress], No
 @click.option("--parts", type=click.IntRange(1, 100000),
               help="Split the key range into this many parts (default: --workers).")
 @click.option("--batch-size", type=click.IntRange(1), help="Fixed batch size (default: adaptive).")
-@click.option("--target-batch-seconds", default=0.5, show_default=True, type=float,
+@click.option("--target-batch-seconds", default=0.1, show_default=True, type=float,
               help="What the adaptive batch size aims for.")
 @click.option("--sleep", type=click.FloatRange(0), help="Seconds to sleep between batches.")
 @click.option("--max-rows-per-second", type=click.FloatRange(0, min_open=True),
@@ -115,6 +119,18 @@ def _progress_display(as_json: bool) -> Iterator[Callable[[BackfillProgress], No
               help="Seconds a batch statement may run before it is retried smaller.")
 @click.option("--max-replica-lag", default=10.0, show_default=True, type=float,
               help="Hold while a replica lags more than this many seconds.")
+@click.option("--replica", "replicas", multiple=True, metavar="URL",
+              help="A replica whose replication lag is watched (repeatable).")
+@click.option("--max-load", type=click.IntRange(1), default=50, show_default=True,
+              help="MySQL/MariaDB: hold while Threads_running is above this.")
+@click.option("--critical-load", type=click.IntRange(1), default=500, show_default=True,
+              help="MySQL/MariaDB: stop cleanly when Threads_running reaches this.")
+@click.option("--max-wal-mb-per-second", type=click.FloatRange(0, min_open=True),
+              default=256.0, show_default=True, help="PostgreSQL: hold above this WAL rate.")
+@click.option("--max-lock-waiters", type=click.IntRange(0), default=2, show_default=True,
+              help="PostgreSQL: hold after a batch that made more sessions wait.")
+@click.option("--vacuum-hold/--no-vacuum-hold", default=True, show_default=True,
+              help="PostgreSQL: hold while (auto)vacuum works on the table.")
 @click.option("--reverse", is_flag=True, help="old = g(new): before a rollback from complete.")
 @click.option("--restart", is_flag=True, help="Forget the checkpoint and start over.")
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop",
@@ -127,11 +143,11 @@ def _progress_display(as_json: bool) -> Iterator[Callable[[BackfillProgress], No
 def run_cmd(obj: Ctx, key: str, workers: int, parts: int | None, batch_size: int | None,
             target_batch_seconds: float, sleep: float | None,
             max_rows_per_second: float | None, lock_timeout: float, statement_timeout: float,
-            max_replica_lag: float, reverse: bool, restart: bool, on_error: str,
+            max_replica_lag: float, replicas: tuple[str, ...], max_load: int,
+            critical_load: int, max_wal_mb_per_second: float, max_lock_waiters: int,
+            vacuum_hold: bool, reverse: bool, restart: bool, on_error: str,
             use_python: bool, dry_run: bool, as_json: bool) -> None:
     """Backfill KEY: resumable, throttled, parallel; safe under live traffic."""
-    from dualwrite.health import HealthThresholds
-
     with reporting(as_json):
         m = obj.migrator()
         opts = BackfillOptions(
@@ -139,7 +155,11 @@ def run_cmd(obj: Ctx, key: str, workers: int, parts: int | None, batch_size: int
             batch_size=batch_size, target_batch_seconds=target_batch_seconds, sleep=sleep,
             max_rows_per_second=max_rows_per_second, lock_timeout=lock_timeout,
             statement_timeout=statement_timeout, restart=restart, on_error=on_error,
-            use_python=use_python, health=HealthThresholds(max_replica_lag=max_replica_lag))
+            use_python=use_python, health=HealthThresholds(
+                max_replica_lag=max_replica_lag, replica_urls=replicas,
+                max_threads_running=max_load, critical_threads_running=critical_load,
+                max_wal_bytes_per_second=max_wal_mb_per_second * 1024 * 1024,
+                max_lock_waiters=max_lock_waiters, max_vacuums=1 if vacuum_hold else None))
         if dry_run:
             plan = Backfill(m.db, m.spec(key), opts).plan()
             if as_json:
@@ -185,6 +205,10 @@ def status_cmd(obj: Ctx, key: str, reverse: bool, as_json: bool) -> None:
         m = obj.migrator()
         m.state.require()
         st = backfill_status(m.db, key, "reverse" if reverse else "forward")
+        if key in m.specs:
+            monitor = HealthMonitor(m.db, m.specs[key], HealthThresholds())
+            st["signals"] = [r.to_dict() for r in monitor.read(force=True)]
+            monitor.close()
         if as_json:
             click.echo(json.dumps(st, default=str))
             return
@@ -204,6 +228,60 @@ def status_cmd(obj: Ctx, key: str, reverse: bool, as_json: bool) -> None:
                       p["lease_owner"] or "-", p["lease_expires_at"] or "-",
                       p["hold_signal"] or "-", f"{p['held_seconds']:.1f}")
         console().print(t)
+        for r in st.get("signals", []):
+            value = "-" if r["value"] is None else f"{r['value']:g}"
+            click.echo(f"  signal {r['signal']}: {r['status']} (value {value}, threshold "
+                       f"{r['threshold']}){' ' + r['detail'] if r['detail'] else ''}")
+
+
+def _control(obj: Ctx, key: str, reverse: bool, as_json: bool, reason: str,
+             act: Callable[[BackfillControl], ControlResult]) -> None:
+    with reporting(as_json):
+        m = obj.migrator()
+        res = act(BackfillControl(m.db, key, "reverse" if reverse else "forward",
+                                  actor=m.actor))
+        if as_json:
+            click.echo(json.dumps(res.to_dict(), default=str))
+            return
+        click.echo(f"backfill {key} {res.run.direction}: {res.action} "
+                   f"({res.previous_state} -> {res.run.state}); settings "
+                   f"{json.dumps(res.run.settings)}; running workers apply it within ~1s")
+
+
+def _control_command(action: str, doc: str) -> None:
+    @backfill.command(action, help=doc)
+    @click.argument("key")
+    @click.option("--reverse", is_flag=True, help="The reverse backfill.")
+    @click.option("--reason", default="", help="Why, recorded in the history.")
+    @json_option
+    @click.pass_obj
+    def command(obj: Ctx, key: str, reverse: bool, reason: str, as_json: bool) -> None:
+        _control(obj, key, reverse, as_json, reason,
+                 lambda c: getattr(c, action)(reason=reason))
+
+
+_control_command("pause", "Hold every worker of KEY's backfill after its current batch.")
+_control_command("resume", "Let KEY's paused backfill go on.")
+_control_command("cancel", "Stop KEY's backfill after the current batches; the checkpoint "
+                           "stays (run it again to resume).")
+
+
+@backfill.command("set")
+@click.argument("key")
+@click.option("--batch-size", type=click.IntRange(0), help="Fixed batch size (0: adaptive).")
+@click.option("--sleep", type=click.FloatRange(0), help="Seconds between batches.")
+@click.option("--max-rows-per-second", type=click.FloatRange(0), help="Cap (0: none).")
+@click.option("--reverse", is_flag=True, help="The reverse backfill.")
+@click.option("--reason", default="", help="Why, recorded in the history.")
+@json_option
+@click.pass_obj
+def set_cmd(obj: Ctx, key: str, batch_size: int | None, sleep: float | None,
+            max_rows_per_second: float | None, reverse: bool, reason: str,
+            as_json: bool) -> None:
+    """Retune KEY's running backfill; workers pick it up within about a second."""
+    _control(obj, key, reverse, as_json, reason,
+             lambda c: c.set(batch_size=batch_size, sleep=sleep,
+                             max_rows_per_second=max_rows_per_second, reason=reason))
 
 
 @main.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -23,6 +23,7 @@ __all__ = ["TRIGGER_MARKER_RE", "Dialect", "Query", "TriggerObject", "TriggerTar
 Query = tuple[str, tuple[Any, ...]]
 
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WRITE_RE = re.compile(r"\b(INSERT|UPDATE|REPLACE|MERGE)\b", re.IGNORECASE)
 
 #: (pattern, family) checked in order against the lower-cased type name.
 _TYPE_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -53,6 +54,8 @@ class Dialect:
     identifier_unit: ClassVar[str] = "bytes"
     #: How a transaction starts (SQLite takes the write lock up front: see sqlite.py).
     begin_sql: ClassVar[str] = "BEGIN"
+    #: How a read-only transaction starts.
+    begin_read_sql: ClassVar[str] = "BEGIN"
     # state-table column types
     t_key: ClassVar[str] = "VARCHAR(191)"
     t_text: ClassVar[str] = "TEXT"
@@ -694,8 +697,33 @@ class Dialect:
                                      sample))
 
     # -- health -----------------------------------------------------------------------
+    # Each returns ``None`` where the server has no such signal (reported "unavailable").
     def health_replica_lag(self) -> Query | None:
-        """One row: the worst replica replay lag in seconds (``None``: not visible here)."""
+        """One row: the worst replica replay lag in seconds, seen from the primary."""
+        return None
+
+    def health_replica_status(self) -> Query | None:
+        """Named rows of this server's replication status when it is a replica; the lag is
+        the first of :attr:`replica_lag_columns` present."""
+        return None
+
+    replica_lag_columns: ClassVar[tuple[str, ...]] = ()
+
+    def health_vacuum(self, spec: MigrationSpec) -> Query | None:
+        """One row: how many (auto)vacuum processes work on the spec's table now."""
+        return None
+
+    def health_wal_position(self) -> Query | None:
+        """One row: the write-ahead log position in bytes (its rate is sampled)."""
+        return None
+
+    def health_lock_waiters(self) -> Query | None:
+        """One row, run inside a batch after its write: how many sessions wait for a lock
+        this connection holds."""
+        return None
+
+    def health_threads_running(self) -> Query | None:
+        """One row whose last value is the number of threads running a statement."""
         return None
 
     # -- triggers -----------------------------------------------------------------------
@@ -774,6 +802,14 @@ class Dialect:
         return (f"COALESCE((SELECT m.stage IN ({stages}) FROM {self._state_table(target)} m "
                 f"WHERE m.migration_key = {self.literal(spec.key)}), FALSE)")
 
+    def trigger_differs_from_forward(self, spec: MigrationSpec) -> str:
+        """True unless the row's new value(s) already are f(old). A write of the new side that
+        the old side already explains (the backfill's, or a trigger's own) leaves old alone,
+        so a lossy g never rewrites the old column behind a backfill."""
+        return " OR ".join(self._distinct(f"NEW.{self.quote(c)}",
+                                          self.trigger_forward(spec, c, "NEW"))
+                           for c in spec.new_columns)
+
     def trigger_error_hint(self, spec: MigrationSpec) -> str:
         """The hint a failing transform reports from inside the trigger."""
         return (f"the write was rolled back; fix the value written or the spec's SQL "
@@ -796,7 +832,7 @@ class Dialect:
             marker = trigger_marker(key, digest)
             definition, creates = render(marker)
             out.append(TriggerObject(name=name, kind=kind, table=table, shape=shape,
-                                     definition=definition, digest=digest,
+                                     definition=definition, digest=digest, ddl=tuple(creates),
                                      create=tuple(self._finish(c) for c in creates),
                                      drop=tuple(self._finish(d) for d in drops),
                                      replaceable=replaceable))
@@ -989,6 +1025,62 @@ class Dialect:
         """Rows of (trigger name, timing and event) on the table."""
         raise NotImplementedError
 
+    # -- orm adapters --
+    #: Whether an UPDATE's SET assignments see the values assigned before them in the same
+    #: statement (MySQL/MariaDB: left to right) rather than the row as it was (standard SQL).
+    update_assigns_in_order: ClassVar[bool] = False
+    #: Whether a write on a second connection waits for any open write transaction on the
+    #: database (SQLite: one writer per file), so an adapter must not write the state
+    #: tables from a thread that may hold the application's write transaction.
+    single_writer: ClassVar[bool] = False
+
+    def state_reader(self) -> Dialect:
+        """The dialect for a connection that reads the state tables beside an application's
+        ORM connection, on the same thread (usually this one)."""
+        return self
+
+    def template_parts(self, spec: MigrationSpec, template: str,
+                       names: Collection[str]) -> tuple[list[str], list[str]]:
+        """Split a transform template for an ORM that substitutes its own expressions.
+
+        Returns ``(segments, placeholders)`` with ``len(segments) == len(placeholders) + 1``:
+        the SQL is ``segments[0] + expr(placeholders[0]) + segments[1] + ...``, wrapped in
+        parentheses as :meth:`render_template` does. Segments are raw SQL (no ``%``
+        escaping: the ORM's compiler escapes for its paramstyle). An unknown placeholder is
+        a :class:`SpecError` naming the valid ones.
+        """
+        segments: list[str] = []
+        placeholders: list[str] = []
+        pos = 0
+        for m in _PLACEHOLDER_RE.finditer(template):
+            name = m.group(1)
+            if name not in names:
+                raise SpecError(f"migration {spec.key!r}: unknown placeholder {{{name}}} in SQL "
+                                f"transform {template!r}", key=spec.key, table=spec.table,
+                                hint="valid placeholders: " +
+                                     ", ".join("{" + k + "}" for k in sorted(names)))
+            segments.append(template[pos:m.start()])
+            placeholders.append(name)
+            pos = m.end()
+        segments.append(template[pos:])
+        segments[0] = "(" + segments[0]
+        segments[-1] += ")"
+        return segments, placeholders
+
+    def writes_columns(self, sql: str, table: str, columns: Collection[str]) -> list[str]:
+        """Which of ``columns`` of ``table`` a raw SQL write (INSERT/UPDATE/REPLACE/MERGE)
+        may touch: the names appear in the text, bare or quoted (case-insensitive).
+        Empty for a statement that is not a write or does not name ``table``. A heuristic
+        for warnings, never for routing."""
+        if not _WRITE_RE.search(sql) or not self._mentions(sql, table):
+            return []
+        return [c for c in columns if self._mentions(sql, c)]
+
+    def _mentions(self, sql: str, name: str) -> bool:
+        q = re.escape(self.quote_char)
+        pattern = rf"(?<![\w$]){re.escape(name)}(?![\w$])|{q}{re.escape(name)}{q}"
+        return re.search(pattern, sql, re.IGNORECASE) is not None
+
     # -- plan --
     def key_sample(self, spec: MigrationSpec, key: Sequence[str], limit: int) -> Query:
         """The first ``limit`` keys in key order (to cut sample batches from)."""
@@ -1063,6 +1155,8 @@ class TriggerObject:
     definition: str
     #: Digest of the rendered SQL (what the marker carries).
     digest: str
+    #: The creating statements as the server receives them (for review and ``--dry-run``).
+    ddl: tuple[str, ...]
     create: tuple[Query, ...]
     drop: tuple[Query, ...]
     #: Whether ``create`` replaces an existing version in place (no drop needed).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -113,6 +114,20 @@ class MySQLDialect(Dialect):
             return "connection"
         return None
 
+    # -- health -----------------------------------------------------------------------
+    # SHOW REPLICA STATUS: MySQL 8.0.22+ and MariaDB 10.5.1+; its lag column is
+    # Seconds_Behind_Source on MySQL 8.0.22+ and Seconds_Behind_Master on MariaDB. A primary
+    # does not see its replicas' lag: connect to a replica to read it.
+    replica_lag_columns: ClassVar[tuple[str, ...]] = ("Seconds_Behind_Source",
+                                                      "Seconds_Behind_Master")
+
+    def health_replica_status(self) -> Query | None:
+        return "SHOW REPLICA STATUS", ()
+
+    def health_threads_running(self) -> Query | None:
+        # SHOW GLOBAL STATUS works on both (MySQL 8 has no information_schema.GLOBAL_STATUS)
+        return "SHOW GLOBAL STATUS LIKE 'Threads_running'", ()
+
     # -- triggers -----------------------------------------------------------------------
     # A BEFORE INSERT and a BEFORE UPDATE trigger that SET NEW.x. The marker is the first
     # line of the body (information_schema.TRIGGERS.ACTION_STATEMENT). A failing transform
@@ -132,13 +147,16 @@ class MySQLDialect(Dialect):
     def _distinct(self, a: str, b: str) -> str:
         return f"NOT ({a} <=> {b})"
 
-    def _mysql_branch(self, spec: MigrationSpec, step: str, assignments: list[str]) -> str:
+    def _mysql_branch(self, spec: MigrationSpec, step: str, assignments: list[str],
+                      only_if: str | None = None) -> str:
         """A block that runs ``assignments`` and re-signals a failure with context. The
         handler lives in the branch: declared per row only where a transform runs (local
         variables and handlers are what makes a MySQL trigger slow)."""
         lit = self.literal
         prefix = f"dualwrite {spec.key}: the {step} transform failed on table {spec.table}: "
         sets = "\n".join(f"      SET NEW.{a};" for a in assignments)
+        if only_if:
+            sets = f"      IF ({only_if}) THEN\n{textwrap.indent(sets, '  ')}\n      END IF;"
         return f"""    BEGIN
       DECLARE EXIT HANDLER FOR SQLEXCEPTION
       BEGIN
@@ -170,14 +188,14 @@ class MySQLDialect(Dialect):
   {marker}
   IF ({old_side}) AND ({new_side}) THEN
     IF {self.trigger_new_wins(spec, target)} THEN
-{bwd_block}
+{textwrap.indent(bwd_block, "  ")}
     ELSE
-{fwd_block}
+{textwrap.indent(fwd_block, "  ")}
     END IF;
   ELSEIF {old_side} THEN
 {fwd_block}
   ELSEIF {new_side} THEN
-{bwd_block}
+{self._mysql_branch(spec, "backward", bwd, self.trigger_differs_from_forward(spec))}
   END IF;
 END"""
 
@@ -364,3 +382,8 @@ END"""
                 f"FROM information_schema.triggers WHERE event_object_schema = "
                 f"COALESCE({self.p}, DATABASE()) AND event_object_table = {self.p} "
                 f"ORDER BY trigger_name", (schema, table))
+
+    # -- orm adapters --
+    # Single-table UPDATE assignments are evaluated left to right on MySQL 8 and MariaDB
+    # (unless MariaDB's SIMULTANEOUS_ASSIGNMENT sql_mode): a later SET sees earlier ones.
+    update_assigns_in_order: ClassVar[bool] = True

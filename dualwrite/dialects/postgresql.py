@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -16,6 +17,10 @@ from dualwrite.errors import SpecError
 from dualwrite.spec import MigrationSpec
 
 __all__ = ["PostgresDialect"]
+
+
+def _indent(text: str) -> str:
+    return textwrap.indent(text, "  ")
 
 
 class PostgresDialect(Dialect):
@@ -96,6 +101,19 @@ class PostgresDialect(Dialect):
         return ("SELECT CASE WHEN count(*) = 0 THEN NULL ELSE COALESCE(EXTRACT(EPOCH FROM "
                 "max(replay_lag)), 0) END FROM pg_stat_replication", ())
 
+    def health_vacuum(self, spec: MigrationSpec) -> Query | None:
+        # autovacuum workers and manual VACUUMs in progress on the table
+        return ("SELECT count(*) FROM pg_stat_progress_vacuum "
+                f"WHERE relid = to_regclass({self.p})", (self.spec_table(spec),))
+
+    def health_wal_position(self) -> Query | None:
+        # fails on a standby (recovery): reported unavailable there
+        return "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')", ()
+
+    def health_lock_waiters(self) -> Query | None:
+        return ("SELECT count(*) FROM pg_stat_activity "
+                "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))", ())
+
     # -- triggers -----------------------------------------------------------------------
     # One plpgsql function (SECURITY INVOKER, pinned search_path) and one BEFORE INSERT OR
     # UPDATE row trigger. The function's marker is in its body (pg_proc.prosrc), the
@@ -117,45 +135,51 @@ class PostgresDialect(Dialect):
                         for c in spec.new_columns)
         bwd = "\n".join(f"      NEW.{self.quote(c)} := {self.trigger_backward(spec, c, 'NEW')};"
                         for c in spec.old_columns)
-        lit = self.literal
         return f"""
 {marker}
 DECLARE
-  v_old_side boolean;
-  v_new_side boolean;
-  v_new_wins boolean := false;
-  v_step text := 'stage lookup';
+  v_old boolean;
+  v_new boolean;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    v_old_side := {self._any_set(spec.old_columns, 'NEW')};
-    v_new_side := {self._any_set(spec.new_columns, 'NEW')};
+    v_old := {self._any_set(spec.old_columns, 'NEW')};
+    v_new := {self._any_set(spec.new_columns, 'NEW')};
   ELSE
-    v_old_side := {self._any_changed(spec.old_columns)};
-    v_new_side := {self._any_changed(spec.new_columns)};
+    v_old := {self._any_changed(spec.old_columns)};
+    v_new := {self._any_changed(spec.new_columns)};
   END IF;
-  IF NOT (v_old_side OR v_new_side) THEN
-    RETURN NEW;
-  END IF;
-  BEGIN
-    IF v_old_side AND v_new_side THEN
-      v_new_wins := {self.trigger_new_wins(spec, target)};
-    END IF;
-    IF v_old_side AND NOT v_new_wins THEN
-      v_step := 'forward transform';
-{fwd}
+  IF v_old AND v_new THEN
+    -- both sides written: the recorded stage decides which one wins
+    IF {self.trigger_new_wins(spec, target)} THEN
+{_indent(self._pg_block(spec, "backward", bwd))}
     ELSE
-      v_step := 'backward transform';
-{bwd}
+{_indent(self._pg_block(spec, "forward", fwd))}
     END IF;
-  EXCEPTION WHEN OTHERS THEN
-    RAISE EXCEPTION USING ERRCODE = SQLSTATE,
-      MESSAGE = format('dualwrite %s: the %s failed on table %s: %s', {lit(spec.key)}, v_step,
-                       {lit(spec.table)}, SQLERRM),
-      HINT = {lit(self.trigger_error_hint(spec))};
-  END;
+  ELSIF v_old THEN
+{self._pg_block(spec, "forward", fwd)}
+  ELSIF v_new THEN
+{self._pg_block(spec, "backward", bwd, self.trigger_differs_from_forward(spec))}
+  END IF;
   RETURN NEW;
 END
 """
+
+    def _pg_block(self, spec: MigrationSpec, step: str, assignments: str,
+                  only_if: str | None = None) -> str:
+        """``assignments`` (when ``only_if`` holds) in a block that re-raises a failure with
+        context (one block per direction: no per-row bookkeeping on the common path)."""
+        lit = self.literal
+        if only_if:
+            assignments = (f"      IF ({only_if}) THEN\n{_indent(assignments)}\n"
+                           f"      END IF;")
+        return f"""    BEGIN
+{assignments}
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+        MESSAGE = format('dualwrite %s: the %s transform failed on table %s: %s',
+                         {lit(spec.key)}, {lit(step)}, {lit(spec.table)}, SQLERRM),
+        HINT = {lit(self.trigger_error_hint(spec))};
+    END;"""
 
     def trigger_objects(self, spec: MigrationSpec, target: TriggerTarget) -> list[TriggerObject]:
         fn = self._function(spec, target)

@@ -15,7 +15,7 @@ from dualwrite.dialects.base import (
 )
 from dualwrite.spec import MigrationSpec
 
-__all__ = ["SQLiteDialect"]
+__all__ = ["SQLiteDialect", "SQLiteStateReaderDialect"]
 
 
 class SQLiteDialect(Dialect):
@@ -110,8 +110,7 @@ class SQLiteDialect(Dialect):
             head = f"AFTER UPDATE OF {cols} ON {table}"
             fwd_guard = "\n    AND NOT (" + " AND ".join(
                 f"NEW.{q(c)} IS {e}" for c, e in bwd.items()) + ")"
-            bwd_guard = "\n    AND NOT (" + " AND ".join(
-                f"NEW.{q(c)} IS {e}" for c, e in fwd.items()) + ")"
+            bwd_guard = f"\n    AND ({self.trigger_differs_from_forward(spec)})"
         return f"""CREATE TRIGGER {self.table(name, target.schema)} {head} FOR EACH ROW
 WHEN ({old_side}) OR ({new_side})
 BEGIN
@@ -194,3 +193,19 @@ END"""
     def table_triggers(self, table: str, schema: str | None) -> Query:
         return (f"SELECT name, sql FROM {self.quote(schema or 'main')}.sqlite_master "
                 f"WHERE type = 'trigger' AND tbl_name = {self.p} ORDER BY name", (table,))
+
+    # -- orm adapters --
+    single_writer: ClassVar[bool] = True
+
+    def state_reader(self) -> Dialect:
+        # BEGIN IMMEDIATE would wait for the application's own open write transaction on
+        # the same thread (a deadlock until busy_timeout); a deferred read never does.
+        return SQLiteStateReaderDialect(self.paramstyle)
+
+
+class SQLiteStateReaderDialect(SQLiteDialect):
+    """SQLite for an adapter's state-table connection: deferred BEGIN (see
+    :meth:`SQLiteDialect.state_reader`); single-statement writes (fleet heartbeats) still
+    wait for the write lock through ``busy_timeout``."""
+
+    begin_sql: ClassVar[str] = "BEGIN DEFERRED"

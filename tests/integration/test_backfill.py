@@ -60,11 +60,16 @@ def state_rows(db: Database) -> list[list[tuple[Any, ...]]]:
 def test_backfill_is_exact_and_feeds_the_live_gate(db: Database, spec: MigrationSpec) -> None:
     m = ready(db, spec, 100)
     db.execute((f"UPDATE users SET {q(db, 'display_name')} = 'stale' WHERE id IN (3, 4)", ()))
+    from prometheus_client import REGISTRY
+
+    labels = {"migration_key": spec.key, "direction": "forward"}
+    counted = REGISTRY.get_sample_value("dualwrite_rows_backfilled_total", labels) or 0.0
     before = Verifier(db, spec, record=False).run()
     assert (before.rows_checked, before.unbackfilled, before.mismatches) == (100, 98, 2)
     assert before.sample_keys[:2] == [[1], [2]]
     result = Backfill(db, spec, FAST).run()
     assert result.finished and result.rows_done == 100 and result.rows_written == 100
+    assert REGISTRY.get_sample_value("dualwrite_rows_backfilled_total", labels) == counted + 100
     assert snapshot(db, "users") == expected_upper(db)
     report = Verifier(db, spec).run()
     assert report.clean and report.rows_checked == 100 and report.recorded

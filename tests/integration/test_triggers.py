@@ -226,6 +226,46 @@ def test_install_twice_is_idempotent_and_gates_see_the_triggers(db: Database) ->
     assert rows(db, "users", "display_name")[1] == ("x",)
 
 
+def test_rollback_from_complete_needs_current_triggers(db: Database) -> None:
+    users(db, 2)
+    inst = install(db, RENAME)
+    set_stage(db, RENAME, Stage.COMPLETE)
+    m = Migrator(db, [RENAME], actor="test")
+    inst.uninstall(RENAME)
+    with pytest.raises(TransitionRefused, match="has not been written since complete"):
+        m.rollback(RENAME.key)
+    inst.install(RENAME)
+    [step] = m.rollback(RENAME.key)
+    assert step.to_stage is Stage.RAMPDOWN
+    assert step.reason == "the mirror triggers kept the old column in sync"
+
+
+def test_concurrent_installs_create_the_triggers_once(db: Database) -> None:
+    users(db, 3)
+    results: list[str] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(3)
+
+    def run() -> None:
+        try:
+            go.wait(10)
+            results.append(TriggerInstaller(db).install(RENAME).action)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results.count("created") == 1
+    assert sorted(results) == ["created", "unchanged", "unchanged"]
+    assert TriggerInstaller(db).status(RENAME).current
+    ex(db, "UPDATE users SET display_name = 'once' WHERE id = 2")
+    assert rows(db, "users", "full_name")[2] == ("once",)
+
+
 def test_app_mode_missing_columns_and_python_only_are_refused(db: Database) -> None:
     create_table(db, "users", {"id": "pk", "full_name": "text"})
     before = snapshot(db, "users")
@@ -486,3 +526,45 @@ def test_install_waits_for_the_lock_with_a_timeout_and_retries(db: Database,
         t.join()
         holder.close()
     assert TriggerInstaller(db).status(RENAME).current
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_guards_hold_with_recursive_triggers_on(db: Database, db_url: str) -> None:
+    # (PostgreSQL and MySQL use BEFORE triggers that assign NEW: nothing can re-fire.)
+    import sqlite3
+
+    orders(db, 2)
+    install(db, CENTS)
+    conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        conn.execute("PRAGMA recursive_triggers = ON")
+        assert conn.execute("PRAGMA recursive_triggers").fetchone() == (1,)
+        conn.execute("UPDATE orders SET price = 1.234 WHERE id = 1")  # lossy: f then g != id
+        conn.execute("UPDATE orders SET price_cents = 555 WHERE id = 2")
+        conn.execute("INSERT INTO orders (id, price) VALUES (3, 9.999)")
+    finally:
+        conn.close()
+    got = rows(db, "orders", "price", "price_cents")
+    assert got[1] == (1.234, 123)  # old kept as written: g(f(old)) was not written back
+    assert got[2] == (5.55, 555)
+    assert got[3] == (9.999, 1000)
+
+
+def test_the_backfill_in_trigger_mode_never_rewrites_the_old_column(db: Database) -> None:
+    from dualwrite.backfill import Backfill, BackfillOptions
+
+    orders(db, 0)
+    prices = {i: round(i + 0.001 * (i % 4 + 1), 3) for i in range(1, 41)}  # g(f(old)) != old
+    for i, price in prices.items():
+        ex(db, "INSERT INTO orders (id, price) VALUES (?, ?)", i, price)
+    ex(db, "UPDATE orders SET price_cents = NULL")  # as before the triggers: not backfilled
+    install(db, CENTS)
+    set_stage(db, CENTS, Stage.DUALWRITE)
+    result = Backfill(db, CENTS, BackfillOptions(initial_batch_size=7, min_batch_size=2)).run()
+    assert result.finished and result.rows_written == len(prices)
+    got = rows(db, "orders", "price", "price_cents")
+    for i, price in prices.items():
+        assert got[i] == (pytest.approx(price), round(price * 100)), i  # price kept as written
+    # a new-side write that differs from f(old) is still mirrored back
+    ex(db, "UPDATE orders SET price_cents = 4242 WHERE id = 1")
+    assert rows(db, "orders", "price")[1] == (pytest.approx(42.42),)

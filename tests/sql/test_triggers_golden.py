@@ -108,6 +108,7 @@ def test_percent_in_a_transform_is_escaped_only_where_parameters_are_bound() -> 
     pg = PostgresDialect().trigger_objects(spec, target(PostgresDialect()))[0]
     assert "(NEW.\"a\" % 7)" in pg.definition  # what the catalog stores
     assert "(NEW.\"a\" %% 7)" in pg.create[0][0]  # what psycopg is sent
+    assert "(NEW.\"a\" % 7)" in pg.ddl[0]  # what the server receives (--dry-run)
     lite = SQLiteDialect().trigger_objects(spec, target(SQLiteDialect()))[0]
     assert "(NEW.\"a\" % 7)" in lite.create[0][0]
 

@@ -1,39 +1,59 @@
 -- function dualwrite_users-display-name (security-invoker pinned-search-path)
 CREATE OR REPLACE FUNCTION "app"."dualwrite_users-display-name"() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, "app", pg_temp AS $dualwrite$
-/* dualwrite:users-display-name:886451adeab458f5 */
+/* dualwrite:users-display-name:1eac032cb4c425fc */
 DECLARE
-  v_old_side boolean;
-  v_new_side boolean;
-  v_new_wins boolean := false;
-  v_step text := 'stage lookup';
+  v_old boolean;
+  v_new boolean;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    v_old_side := NEW."full_name" IS NOT NULL;
-    v_new_side := NEW."display_name" IS NOT NULL;
+    v_old := NEW."full_name" IS NOT NULL;
+    v_new := NEW."display_name" IS NOT NULL;
   ELSE
-    v_old_side := NEW."full_name" IS DISTINCT FROM OLD."full_name";
-    v_new_side := NEW."display_name" IS DISTINCT FROM OLD."display_name";
+    v_old := NEW."full_name" IS DISTINCT FROM OLD."full_name";
+    v_new := NEW."display_name" IS DISTINCT FROM OLD."display_name";
   END IF;
-  IF NOT (v_old_side OR v_new_side) THEN
-    RETURN NEW;
-  END IF;
-  BEGIN
-    IF v_old_side AND v_new_side THEN
-      v_new_wins := COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'users-display-name'), FALSE);
-    END IF;
-    IF v_old_side AND NOT v_new_wins THEN
-      v_step := 'forward transform';
-      NEW."display_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (NEW."full_name") END;
+  IF v_old AND v_new THEN
+    -- both sides written: the recorded stage decides which one wins
+    IF COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'users-display-name'), FALSE) THEN
+      BEGIN
+        NEW."full_name" := CASE WHEN NEW."display_name" IS NULL THEN NULL ELSE (NEW."display_name") END;
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+          MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                           'users-display-name', 'backward', 'users', SQLERRM),
+          HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install users-display-name';
+      END;
     ELSE
-      v_step := 'backward transform';
-      NEW."full_name" := CASE WHEN NEW."display_name" IS NULL THEN NULL ELSE (NEW."display_name") END;
+      BEGIN
+        NEW."display_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (NEW."full_name") END;
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+          MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                           'users-display-name', 'forward', 'users', SQLERRM),
+          HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install users-display-name';
+      END;
     END IF;
-  EXCEPTION WHEN OTHERS THEN
-    RAISE EXCEPTION USING ERRCODE = SQLSTATE,
-      MESSAGE = format('dualwrite %%s: the %%s failed on table %%s: %%s', 'users-display-name', v_step,
-                       'users', SQLERRM),
-      HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install users-display-name';
-  END;
+  ELSIF v_old THEN
+    BEGIN
+      NEW."display_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (NEW."full_name") END;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+        MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                         'users-display-name', 'forward', 'users', SQLERRM),
+        HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install users-display-name';
+    END;
+  ELSIF v_new THEN
+    BEGIN
+      IF (NEW."display_name" IS DISTINCT FROM CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (NEW."full_name") END) THEN
+        NEW."full_name" := CASE WHEN NEW."display_name" IS NULL THEN NULL ELSE (NEW."display_name") END;
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+        MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                         'users-display-name', 'backward', 'users', SQLERRM),
+        HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install users-display-name';
+    END;
+  END IF;
   RETURN NEW;
 END
 $dualwrite$;

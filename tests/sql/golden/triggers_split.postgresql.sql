@@ -1,40 +1,61 @@
 -- function dualwrite_people-split-name (security-invoker pinned-search-path)
 CREATE OR REPLACE FUNCTION "app"."dualwrite_people-split-name"() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, "app", pg_temp AS $dualwrite$
-/* dualwrite:people-split-name:b33448c42b8a1c6a */
+/* dualwrite:people-split-name:0060408631ffc511 */
 DECLARE
-  v_old_side boolean;
-  v_new_side boolean;
-  v_new_wins boolean := false;
-  v_step text := 'stage lookup';
+  v_old boolean;
+  v_new boolean;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    v_old_side := NEW."full_name" IS NOT NULL;
-    v_new_side := NEW."first_name" IS NOT NULL OR NEW."last_name" IS NOT NULL;
+    v_old := NEW."full_name" IS NOT NULL;
+    v_new := NEW."first_name" IS NOT NULL OR NEW."last_name" IS NOT NULL;
   ELSE
-    v_old_side := NEW."full_name" IS DISTINCT FROM OLD."full_name";
-    v_new_side := NEW."first_name" IS DISTINCT FROM OLD."first_name" OR NEW."last_name" IS DISTINCT FROM OLD."last_name";
+    v_old := NEW."full_name" IS DISTINCT FROM OLD."full_name";
+    v_new := NEW."first_name" IS DISTINCT FROM OLD."first_name" OR NEW."last_name" IS DISTINCT FROM OLD."last_name";
   END IF;
-  IF NOT (v_old_side OR v_new_side) THEN
-    RETURN NEW;
-  END IF;
-  BEGIN
-    IF v_old_side AND v_new_side THEN
-      v_new_wins := COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'people-split-name'), FALSE);
+  IF v_old AND v_new THEN
+    -- both sides written: the recorded stage decides which one wins
+    IF COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "app"."dualwrite_migrations" m WHERE m.migration_key = 'people-split-name'), FALSE) THEN
+      BEGIN
+        NEW."full_name" := CASE WHEN NEW."first_name" IS NULL AND NEW."last_name" IS NULL THEN NULL ELSE (rtrim(NEW."first_name" || ' ' || COALESCE(NEW."last_name", ''))) END;
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+          MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                           'people-split-name', 'backward', 'people', SQLERRM),
+          HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install people-split-name';
+      END;
+    ELSE
+      BEGIN
+        NEW."first_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN strpos(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", 1, strpos(NEW."full_name", ' ') - 1) ELSE NEW."full_name" END) END;
+        NEW."last_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN strpos(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", strpos(NEW."full_name", ' ') + 1) ELSE '' END) END;
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+          MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                           'people-split-name', 'forward', 'people', SQLERRM),
+          HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install people-split-name';
+      END;
     END IF;
-    IF v_old_side AND NOT v_new_wins THEN
-      v_step := 'forward transform';
+  ELSIF v_old THEN
+    BEGIN
       NEW."first_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN strpos(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", 1, strpos(NEW."full_name", ' ') - 1) ELSE NEW."full_name" END) END;
       NEW."last_name" := CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN strpos(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", strpos(NEW."full_name", ' ') + 1) ELSE '' END) END;
-    ELSE
-      v_step := 'backward transform';
-      NEW."full_name" := CASE WHEN NEW."first_name" IS NULL AND NEW."last_name" IS NULL THEN NULL ELSE (rtrim(NEW."first_name" || ' ' || COALESCE(NEW."last_name", ''))) END;
-    END IF;
-  EXCEPTION WHEN OTHERS THEN
-    RAISE EXCEPTION USING ERRCODE = SQLSTATE,
-      MESSAGE = format('dualwrite %%s: the %%s failed on table %%s: %%s', 'people-split-name', v_step,
-                       'people', SQLERRM),
-      HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install people-split-name';
-  END;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+        MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                         'people-split-name', 'forward', 'people', SQLERRM),
+        HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install people-split-name';
+    END;
+  ELSIF v_new THEN
+    BEGIN
+      IF (NEW."first_name" IS DISTINCT FROM CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN strpos(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", 1, strpos(NEW."full_name", ' ') - 1) ELSE NEW."full_name" END) END OR NEW."last_name" IS DISTINCT FROM CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN strpos(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", strpos(NEW."full_name", ' ') + 1) ELSE '' END) END) THEN
+        NEW."full_name" := CASE WHEN NEW."first_name" IS NULL AND NEW."last_name" IS NULL THEN NULL ELSE (rtrim(NEW."first_name" || ' ' || COALESCE(NEW."last_name", ''))) END;
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE EXCEPTION USING ERRCODE = SQLSTATE,
+        MESSAGE = format('dualwrite %%s: the %%s transform failed on table %%s: %%s',
+                         'people-split-name', 'backward', 'people', SQLERRM),
+        HINT = 'the write was rolled back; fix the value written or the spec''s SQL transform, then run: dualwrite triggers install people-split-name';
+    END;
+  END IF;
   RETURN NEW;
 END
 $dualwrite$;

@@ -15,7 +15,7 @@ END;
 CREATE TRIGGER "dualwrite_people-split-name_au" AFTER UPDATE OF "full_name", "first_name", "last_name" ON "people" FOR EACH ROW
 WHEN (NEW."full_name" IS NOT OLD."full_name") OR (NEW."first_name" IS NOT OLD."first_name" OR NEW."last_name" IS NOT OLD."last_name")
 BEGIN
-  /* dualwrite:people-split-name:47e3841582f5a8bd */
+  /* dualwrite:people-split-name:8575deae0c9b3fbc */
   UPDATE "people" SET "first_name" = CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN instr(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", 1, instr(NEW."full_name", ' ') - 1) ELSE NEW."full_name" END) END, "last_name" = CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN instr(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", instr(NEW."full_name", ' ') + 1) ELSE '' END) END
   WHERE "id" = NEW."id"
     AND (NEW."full_name" IS NOT OLD."full_name") AND NOT ((NEW."first_name" IS NOT OLD."first_name" OR NEW."last_name" IS NOT OLD."last_name") AND COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "dualwrite_migrations" m WHERE m.migration_key = 'people-split-name'), FALSE))
@@ -23,6 +23,6 @@ BEGIN
   UPDATE "people" SET "full_name" = CASE WHEN NEW."first_name" IS NULL AND NEW."last_name" IS NULL THEN NULL ELSE (rtrim(NEW."first_name" || ' ' || COALESCE(NEW."last_name", ''))) END
   WHERE "id" = NEW."id"
     AND (NEW."first_name" IS NOT OLD."first_name" OR NEW."last_name" IS NOT OLD."last_name") AND (NOT (NEW."full_name" IS NOT OLD."full_name") OR COALESCE((SELECT m.stage IN ('live', 'rampdown', 'complete', 'contract') FROM "dualwrite_migrations" m WHERE m.migration_key = 'people-split-name'), FALSE))
-    AND NOT (NEW."first_name" IS CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN instr(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", 1, instr(NEW."full_name", ' ') - 1) ELSE NEW."full_name" END) END AND NEW."last_name" IS CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN instr(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", instr(NEW."full_name", ' ') + 1) ELSE '' END) END);
+    AND (NEW."first_name" IS NOT CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN instr(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", 1, instr(NEW."full_name", ' ') - 1) ELSE NEW."full_name" END) END OR NEW."last_name" IS NOT CASE WHEN NEW."full_name" IS NULL THEN NULL ELSE (CASE WHEN instr(NEW."full_name", ' ') > 0 THEN substr(NEW."full_name", instr(NEW."full_name", ' ') + 1) ELSE '' END) END);
 END;
 -- drop: DROP TRIGGER IF EXISTS "dualwrite_people-split-name_au"

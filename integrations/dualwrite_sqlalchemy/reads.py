@@ -1,0 +1,176 @@
+"""Read routing: every read of a migrated column returns the stage's value.
+
+* In ORM ``select()`` statements, migrated columns in the columns clause, WHERE, ORDER BY,
+  GROUP BY and HAVING are replaced by the stage's read expression
+  (:func:`dualwrite.routing.read_form`); an equality against a value becomes an
+  index-friendly lookup in ``live`` (``new = :v OR (new IS NULL AND old = :v)``).
+* Loaded objects: the raw values of both sides come from the row; the ``load``/``refresh``
+  events compare them (``shadow``/``live``, sampled, no extra query) and then set the
+  attributes to the stage's values (:func:`dualwrite.routing.read_values`).
+* A stage flip expires the migrated attributes of the objects a session holds, so none
+  serves a value of the previous stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import QueryContext, Session
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause, Label
+from sqlalchemy.sql.selectable import Alias, Select
+from sqlalchemy.sql.visitors import replacement_traverse
+
+from dualwrite.stages import Stage
+from dualwrite_sqlalchemy.context import current_evaluation_context
+from dualwrite_sqlalchemy.expressions import SqlBuilder
+from dualwrite_sqlalchemy.registry import Bound, Registry
+
+__all__ = ["STAGES_OPTION", "ReadRouter"]
+
+#: Execution option carrying the stages a statement was routed for (to its loaded rows).
+STAGES_OPTION = "dualwrite_stages"
+_SESSION_STAGES = "dualwrite_stages"
+
+Stages = Mapping[str, Stage]
+
+
+def _base_table(from_clause: Any) -> Table | None:
+    """The Table behind a column's FROM element: the table or a plain alias of it."""
+    if isinstance(from_clause, Table):
+        return from_clause
+    if isinstance(from_clause, Alias) and isinstance(from_clause.element, Table):
+        return from_clause.element
+    return None
+
+
+class ReadRouter:
+    """The read hooks of one installation."""
+
+    def __init__(self, registry: Registry, builder: SqlBuilder,
+                 stages: Callable[[], dict[str, Stage]]) -> None:
+        self.registry = registry
+        self.builder = builder
+        self.stages = stages
+        self._by_column: dict[tuple[str | None, str, str], Bound] = {}
+        for b in registry.bounds:
+            for name in b.attr:
+                self._by_column[(b.table.schema, b.table.name, name)] = b
+
+    # -- statements -----------------------------------------------------------------------
+    def _match(self, elem: Any) -> tuple[Bound, str, Any] | None:
+        if not isinstance(elem, ColumnClause):
+            return None
+        from_clause = elem.table
+        table = _base_table(from_clause)
+        if table is None:
+            return None
+        b = self._by_column.get((table.schema, table.name, elem.name))
+        if b is None or (table is not b.table and not table.compare(b.table)):
+            return None
+        return b, elem.name, from_clause
+
+    def rewrite(self, stmt: Select[Any], stages: Stages) -> Select[Any]:
+        """``stmt`` with every migrated column read as the stage defines."""
+        cache: dict[Any, Any] = {}
+
+        def replace(elem: Any, **kw: Any) -> Any | None:
+            if isinstance(elem, BinaryExpression) and elem.operator is operators.eq:
+                for col, value in ((elem.left, elem.right), (elem.right, elem.left)):
+                    m = self._match(col)
+                    if m is not None and isinstance(value, BindParameter):
+                        b, name, frm = m
+                        found = self.builder.lookup(b.spec, stages[b.key], name,
+                                                    b.columns_of(frm), value)
+                        if found is not None:
+                            return found
+                return None
+            m = self._match(elem)
+            if m is None:
+                return None
+            key = (id(m[2]), m[1])
+            if key not in cache:
+                b, name, frm = m
+                expr = self.builder.read(b.spec, stages[b.key], name, b.columns_of(frm))
+                cache[key] = None if expr is None else Label(elem.key, expr)
+            return cache[key]
+
+        rewritten: Any = replacement_traverse(stmt, {}, replace)  # type: ignore[call-overload]
+        return rewritten  # type: ignore[no-any-return]
+
+    def touches(self, stmt: Select[Any], stages: Stages) -> bool:
+        """Whether ``stmt`` reads a registered table at a stage that reroutes reads."""
+        if all(stages[b.key].app_stage is Stage.OFF for b in self.registry.bounds):
+            return False
+        for frm in stmt.get_final_froms():
+            for t in self._tables_in(frm):
+                if t in self.registry.tables:
+                    return True
+        return False
+
+    @staticmethod
+    def _tables_in(frm: Any) -> list[Any]:
+        from sqlalchemy.sql.util import find_tables
+
+        return find_tables(frm, include_aliases=True, include_joins=False)
+
+    # -- loaded objects -------------------------------------------------------------------
+    def on_load(self, target: Any, context: QueryContext) -> None:
+        """Compare the raw row, then set the stage's values (``load`` event)."""
+        self._route_loaded(target, context)
+
+    def on_refresh(self, target: Any, context: QueryContext, attrs: Any) -> None:
+        """The same for a refresh / an expired attribute load."""
+        self._route_loaded(target, context)
+
+    def _route_loaded(self, target: Any, context: QueryContext) -> None:
+        state = instance_state(target)
+        bounds = self.registry.for_mapper(state.mapper)
+        if not bounds:
+            return
+        stages: Any = context.execution_options.get(STAGES_OPTION) or self.stages()
+        d = state.dict
+        for b in bounds:
+            stage = stages[b.key]
+            if stage.app_stage is Stage.OFF:
+                continue
+            row = {n: d[a] for n, a in b.attr.items() if a in d}
+            if not row:
+                continue
+            if stage.compares and len(row) == len(b.attr):
+                ctx = current_evaluation_context()
+                pk = tuple(d.get(a) for a in b.pk_attrs)
+                b.comparator.compare(stage, pk[0] if len(pk) == 1 else pk, row,
+                                     {"targeting_key": ctx.targeting_key} if ctx else None)
+            for n, v in self._read_values(b, stage, row).items():
+                d[b.attr[n]] = v
+
+    @staticmethod
+    def _read_values(b: Bound, stage: Stage, row: Mapping[str, Any]) -> dict[str, Any]:
+        from dualwrite.routing import read_values
+
+        return read_values(b.spec, stage, row)
+
+    # -- stage flips ----------------------------------------------------------------------
+    def sync_session(self, session: Session, stages: Stages) -> None:
+        """Expire the migrated attributes a session holds if the stages changed since it
+        last loaded them (unmodified attributes only: a pending change stays)."""
+        seen = session.info.get(_SESSION_STAGES)
+        if seen == stages:
+            return
+        session.info[_SESSION_STAGES] = dict(stages)
+        if seen is None:
+            return
+        for state in list(session.identity_map.all_states()):
+            bounds = self.registry.for_mapper(state.mapper)
+            if not bounds:
+                continue
+            keys = {a for b in bounds if seen.get(b.key) is not stages[b.key]
+                    for a in b.attr.values()}
+            keys -= set(state.committed_state)
+            keys &= set(state.dict)
+            if keys:
+                state._expire_attributes(state.dict, keys)
