@@ -251,6 +251,13 @@ class StateStore:
         """Forget an instance (clean shutdown)."""
         self.db.execute(self.d.delete_fleet(instance_id))
 
+    def forget(self, key: str) -> None:
+        """Delete every state row of ``key``: stage, history, backfill, verify, fleet. Its
+        table and columns are untouched; registering the spec again starts at ``off``."""
+        with self.db.transaction() as tx:
+            for query in self.d.forget_migration(key):
+                tx.execute(query)
+
     def fleet(self, key: str) -> list[FleetInstance]:
         """Every instance that reported for ``key``, latest heartbeat first."""
         t = self.d.from_db_time

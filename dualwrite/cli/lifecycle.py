@@ -148,9 +148,18 @@ def history(obj: Ctx, key: str, limit: int, as_json: bool) -> None:
 @main.command()
 @click.option("--path", default="dualwrite-demo.db", show_default=True,
               help="The SQLite file the demo creates (replaced if it exists).")
-def demo(path: str) -> None:
-    """Walk a rename through its stages on an embedded SQLite file: no setup needed."""
+@click.option("--rows", default=100_000, show_default=True, type=click.IntRange(100, 10_000_000),
+              help="Rows in the demo table.")
+@click.pass_obj
+def demo(obj: Ctx, path: str, rows: int) -> None:
+    """A whole migration under simulated traffic: embedded SQLite, no setup needed.
+
+    With --database-url the same story runs on PostgreSQL or MySQL, in a table named
+    dualwrite_demo_users.
+    """
     from dualwrite.demo import run_demo
 
     with reporting(False):
-        run_demo(path, console())
+        summary = run_demo(console(), path=path, database_url=obj.database_url, rows=rows)
+    if not summary.ok:
+        raise SystemExit(1)

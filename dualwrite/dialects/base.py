@@ -312,6 +312,11 @@ class Dialect:
             f"PRIMARY KEY (migration_key, direction)){suf}",
         ]
 
+    def forget_migration(self, key: str) -> list[Query]:
+        """Delete every state row of migration ``key`` (its table is not touched)."""
+        return [(f"DELETE FROM {t} WHERE migration_key = {self.p}", (key,))
+                for t in STATE_TABLES]
+
     def state_tables_present(self) -> Query:
         """One row: how many of the state tables exist."""
         raise NotImplementedError

@@ -150,15 +150,17 @@ def test_embedded_run_shares_exit_codes(db: Database) -> None:
 def test_demo_and_the_installed_entry_point(tmp_path: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
     path = tmp_path / "demo.db"
-    r = subprocess.run([sys.executable, "-m", "dualwrite", "demo", "--path", str(path)],
-                       capture_output=True, text=True, env=env, timeout=120, check=False)
+    r = subprocess.run([sys.executable, "-m", "dualwrite", "demo", "--path", str(path),
+                        "--rows", "3000"],
+                       capture_output=True, text=True, env=env, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
-    assert "refused off -> expand: the new column(s) do not exist yet" in r.stdout
-    assert "refused shadow -> live: the backfill has not finished" in r.stdout
-    assert "ok shadow -> dualwrite" in r.stdout
+    assert "refused shadow -> live: no finished verify since the backfill" in r.stdout
+    assert "mismatch row 42" in r.stdout
+    assert "ok live -> shadow" in r.stdout and "ok rampdown -> complete" in r.stdout
     db = Database.from_url(f"sqlite:///{path}")
     try:
-        assert StateStore(db).get(KEY).stage is Stage.DUALWRITE
-        assert db.fetchone(("SELECT count(*) FROM users", ())) == (1000,)
+        assert StateStore(db).get("users-display-name").stage is Stage.COMPLETE
+        rows = db.fetchone(("SELECT count(*) FROM users", ()))
+        assert rows is not None and rows[0] > 3000  # the traffic inserted rows
     finally:
         db.close()
