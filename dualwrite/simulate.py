@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dualwrite.db import Database
 from dualwrite.errors import DatabaseError
@@ -34,10 +34,25 @@ from dualwrite.mirror import mirror_values
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 
-__all__ = ["Traffic", "TrafficReport"]
+__all__ = ["OrmClient", "Traffic", "TrafficReport"]
 
 #: Returns the old-side values of the ``n``-th write to row ``key``.
 ValueFactory = Callable[[int, int], dict[str, Any]]
+
+
+class OrmClient(Protocol):
+    """An application written with an ORM and a dualwrite adapter (SQLAlchemy, Django):
+    how one of its threads writes a row and reads it back."""
+
+    def ready(self) -> bool:
+        """Whether this application is deployed yet (its models may map a new column that
+        only exists after expand); its writers wait until then."""
+
+    def write(self, key: int, values: Mapping[str, Any], insert: bool) -> None:
+        """Set the old-side ``values`` of row ``key`` (a new row if ``insert``) and commit."""
+
+    def read(self, key: int) -> dict[str, Any]:
+        """The old-side values of row ``key`` as the application's attributes show them."""
 
 
 @dataclass
@@ -82,14 +97,17 @@ class Traffic:
                  keys: range, key_column: str = "id", app_writers: int = 2,
                  legacy_writers: int = 0, readers: int = 1, insert_every: int = 5,
                  values: ValueFactory | None = None, pace: float = 0.0,
-                 seed: int = 7) -> None:
+                 seed: int = 7, orm: OrmClient | None = None, orm_writers: int = 0) -> None:
         self.db, self.spec, self.stage = db, spec, stage
         self.keys, self.key_column = keys, key_column
         self.values: ValueFactory = values or (
             lambda key, n: {c: f"{c} {key}.{n}" for c in spec.old_columns})
         self.insert_every, self.pace, self.seed = insert_every, pace, seed
         self.report = TrafficReport()
-        self._kinds = ["app"] * app_writers + ["legacy"] * legacy_writers
+        if orm_writers and orm is None:
+            raise ValueError("orm_writers needs an orm client")
+        self.orm = orm
+        self._kinds = ["app"] * app_writers + ["legacy"] * legacy_writers + ["orm"] * orm_writers
         self._shards = max(1, len(self._kinds))
         self._locks = [threading.Lock() for _ in range(self._shards)]
         #: key -> old-side values of the last acknowledged write (or of the initial row).
@@ -187,11 +205,24 @@ class Traffic:
         mine = [k for k in self.keys if k % self._shards == shard] or list(self.keys)
         n = 0
         while not self._stop.is_set():
+            if kind == "orm" and self.orm is not None and not self.orm.ready():
+                time.sleep(0.01)
+                continue
             n += 1
             stage = self.stage()
             insert = self.insert_every > 0 and n % self.insert_every == 0
             key = self._next_insert[shard] if insert else rng.choice(mine)
             old_values = self.values(key, n)
+            if kind == "orm":
+                if not self._orm_write(key, old_values, insert, stage):
+                    continue
+                if insert:
+                    self._next_insert[shard] += self._shards
+                    mine.append(key)
+                self._record("insert" if insert else "write", stage)
+                if self.pace:
+                    time.sleep(self.pace)
+                continue
             cols = self._columns_to_write(kind, stage, old_values, None)
             d = self.db.dialect
             with self._locks[key % self._shards]:
@@ -215,6 +246,30 @@ class Traffic:
             self._record("insert" if insert else "write", stage)
             if self.pace:
                 time.sleep(self.pace)
+
+    def _orm_write(self, key: int, old_values: dict[str, Any], insert: bool,
+                   stage: Stage) -> bool:
+        """Write through the ORM, then read the row back through it (read-your-writes)."""
+        assert self.orm is not None
+        with self._locks[key % self._shards]:
+            try:
+                self.orm.write(key, old_values, insert)
+            except Exception as exc:  # noqa: BLE001 -- counted, the run goes on
+                self._record("error", stage, f"orm write of {key} at {stage}: {exc}")
+                return False
+            with self._truth_lock:
+                self._truth[key] = old_values
+                self._written.add(key)
+            try:
+                found = self.orm.read(key)
+            except Exception as exc:  # noqa: BLE001 -- counted
+                self._record("error", stage, f"orm read of {key} at {stage}: {exc}")
+                return True
+        self._record("read", stage)
+        if found != old_values:
+            self._record("stale", stage, f"row {key} through the ORM at {stage}: read "
+                                         f"{found!r}, wrote {old_values!r}")
+        return True
 
     def _read_loop(self, index: int) -> None:
         rng = random.Random(self.seed * 1000 + index)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from dualwrite.db import Database
 from dualwrite.spec import ChangeColumnType, MigrationSpec, RenameColumn, SplitColumn
 from dualwrite.stages import Mode
@@ -87,3 +90,16 @@ def create_table(db: Database, rows: int = 400) -> None:
             ids = range(start, min(start + 200, rows + 1))
             values = [v for i in ids for v in (i, f"User {i}", str(i * 1000))]
             tx.execute(d.insert_rows(spec, ["id", "full_name", "score"], len(ids), values))
+
+
+class LcBase(DeclarativeBase):
+    """The SQLAlchemy application's models (the rename migration)."""
+
+
+class LcUser(LcBase):
+    """lc_users as the SQLAlchemy application maps it: both columns of the rename."""
+
+    __tablename__ = TABLE
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(200))

@@ -41,7 +41,7 @@ from dualwrite.errors import DatabaseError, TransitionRefused
 from dualwrite.flags import StageResolver, StateTableProvider
 from dualwrite.fleet import FleetMember
 from dualwrite.migrator import Migrator
-from dualwrite.simulate import Traffic, TrafficReport
+from dualwrite.simulate import OrmClient, Traffic, TrafficReport
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Mode, Stage
 from dualwrite.triggers import TriggerInstaller
@@ -244,17 +244,20 @@ class Run:
         assert report.clean, report.to_dict()
 
 
-def run_lifecycle(run: Run, mode: Mode) -> TrafficReport:
+def run_lifecycle(run: Run, mode: Mode, orm: OrmClient | None = None) -> TrafficReport:
     spec, key = run.spec, run.key
     m = run.migrator
     m.init()
-    traffic = Traffic(run.db, spec, run.served, keys=range(1, ROWS + 1), app_writers=2,
+    traffic = Traffic(run.db, spec, run.served, keys=range(1, ROWS + 1),
+                      app_writers=1 if orm else 2, orm=orm, orm_writers=2 if orm else 0,
                       legacy_writers=1 if mode is Mode.TRIGGER else 0, readers=2,
                       values=lifecycle_specs.VALUES[key], pace=0.002)
     with traffic:
         run.refused(lambda: m.advance(key, Stage.EXPAND), "expand before the column exists")
         with run.table_locked():
             run.ddl.expand(key)
+        if isinstance(orm, SqlaApp):
+            orm.deployed.set()  # the new application maps the new column: deploy it now
         run.settle()
         if mode is Mode.TRIGGER:
             run.refused(lambda: m.advance(key, Stage.DUALWRITE), "trigger mode, no triggers")
@@ -325,3 +328,88 @@ def test_whole_migration_under_fire(db: Database, db_url: str, kind: str, mode: 
     assert c.rollbacks == 5 and len(c.refusals) >= 3
     rows = db.fetchone((f"SELECT COUNT(*) FROM {q(db, spec.table)}", ()))
     assert rows is not None and rows[0] > ROWS
+
+
+class SqlaApp:
+    """An application written with SQLAlchemy and the dualwrite adapter (OrmClient)."""
+
+    def __init__(self, url: str, spec: MigrationSpec, client: Any) -> None:
+        import dualwrite_sqlalchemy
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker
+
+        scheme, rest = url.split("://", 1)
+        driver = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}.get(scheme,
+                                                                                  scheme)
+        self.engine = create_engine(f"{driver}://{rest}", pool_pre_ping=True)
+        self.deployed = threading.Event()
+        self.Session = sessionmaker(self.engine)
+        self.handle = dualwrite_sqlalchemy.install(
+            self.Session, [spec], client=client, bases=[lifecycle_specs.LcBase],
+            cache_ttl=0.05, heartbeat_interval=0.2, instance_id="lifecycle-sqlalchemy")
+
+    def ready(self) -> bool:
+        return self.deployed.is_set()
+
+    def _once(self, key: int, values: Any, insert: bool) -> None:
+        with self.Session() as s:
+            row = lifecycle_specs.LcUser(id=key) if insert else s.get(lifecycle_specs.LcUser, key)
+            assert row is not None, f"row {key} is gone"
+            for column, value in values.items():
+                setattr(row, column, value)
+            if insert:
+                s.add(row)
+            s.commit()
+
+    def write(self, key: int, values: Any, insert: bool) -> None:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            self._once(key, values, insert)
+        except DBAPIError:  # a dropped connection: retry once, as a request handler would
+            if insert and self.read_or_none(key) is not None:
+                return  # the commit went through; only its answer was lost
+            self._once(key, values, insert)
+
+    def read_or_none(self, key: int) -> dict[str, Any] | None:
+        with self.Session() as s:
+            row = s.get(lifecycle_specs.LcUser, key)
+            return None if row is None else {"full_name": row.full_name}
+
+    def read(self, key: int) -> dict[str, Any]:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            found = self.read_or_none(key)
+        except DBAPIError:
+            found = self.read_or_none(key)
+        assert found is not None, f"row {key} is gone"
+        return found
+
+    def close(self) -> None:
+        self.handle.uninstall()
+        self.engine.dispose()
+
+
+def test_sqlalchemy_application_through_the_lifecycle(db: Database, db_url: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    """The same choreography with two writer threads of a SQLAlchemy application (the
+    adapter mirrors and routes) beside a core writer, each checking what it reads back."""
+    spec = lifecycle_specs.RENAME
+    lifecycle_specs.create_table(db)
+    url = db_url
+    if db.dialect.name == "postgresql":
+        url += ("&" if "?" in url else "?") + f"application_name=dwlc{uuid.uuid4().hex[:10]}"
+    app_db = Database.from_url(url)
+    run = Run(app_db, url, spec, domain=f"lifecycle-{request.node.name}")
+    orm = SqlaApp(url, spec, run.resolver.client)
+    try:
+        report = run_lifecycle(run, Mode.APP, orm)
+    finally:
+        orm.close()
+        app_db.close()
+    print(f"\nsqlalchemy/app on {db.dialect.name}: {report.operations} operations, "
+          f"{report.retries} retried, {run.counts.rollbacks} rollbacks, "
+          f"{len(run.counts.faults)} faults")
+    assert report.clean, (report.errors[:5], report.stale_reads[:5])
+    assert report.writes and report.reads
