@@ -218,21 +218,24 @@ def test_unreadable_signals_are_reported_unavailable_not_healthy(db: Database,
                            "threads_running": "unavailable", "lock_waits": "unavailable"},
                 "postgresql": {"vacuum": "ok", "threads_running": "unavailable"},
                 "mysql": {"vacuum": "unavailable", "wal_rate": "unavailable",
-                          "lock_waits": "unavailable"}}[backend]
+                          "lock_waits": "ok"}}[backend]
     assert {k: res.signals[k] for k in expected} == expected
 
 
-@pytest.mark.postgresql
-def test_postgres_lock_waits_caused_by_a_batch_hold_the_next(servers: Any, tmp_path: Any
-                                                              ) -> None:
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=pytest.mark.postgresql),
+                                  pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_lock_waits_caused_by_a_batch_hold_the_next(servers: Any, tmp_path: Any,
+                                                     kind: str) -> None:
     from tests.conftest import isolated_url
 
+    # a slow transform (a real sleep per row) keeps the batch's row locks held
     slow = ChangeColumnType(key="users-slow", table="users", old="full_name",
                             new="display_name",
-                            forward_sql={"postgresql": "{old} || CASE WHEN pg_sleep(0.02)::text = '' "
-                                                       "THEN '' ELSE '' END"},
+                            forward_sql={"postgresql": "{old} || CASE WHEN pg_sleep(0.02)::text "
+                                                       "= '' THEN '' ELSE '' END",
+                                         "mysql": "CONCAT({old}, IF(SLEEP(0.02) = 0, '', ''))"},
                             backward_sql="{new}", confidence_window=0)
-    with isolated_url(servers, "postgresql", tmp_path) as url:
+    with isolated_url(servers, kind, tmp_path) as url:
         db = Database.from_url(url)
         users_table(db, 20, with_new=True)
         m = Migrator(db, [slow], actor="t")
@@ -243,7 +246,8 @@ def test_postgres_lock_waits_caused_by_a_batch_hold_the_next(servers: Any, tmp_p
             "UPDATE users SET full_name = 'app', display_name = 'app' WHERE id = 1", ()))))
         waiter.start()
         th = HealthThresholds(max_replica_lag=None, max_batch_over_target=None,
-                              max_wal_bytes_per_second=None, max_lock_waiters=0)
+                              max_wal_bytes_per_second=None, max_lock_waiters=0,
+                              max_threads_running=None, critical_threads_running=None)
         res = Backfill(db, slow, BackfillOptions(batch_size=10, health=th,
                                                  hold_interval=0.2)).run()
         waiter.join()
@@ -335,6 +339,7 @@ def test_status_json_shows_a_dead_worker(db: Database) -> None:
     st = json.loads(json.dumps(backfill_status(db, UPPER_SQL.key), default=str))
     assert st["parts"][0]["health"] == "dead" and st["parts"][0]["lease_owner"] == \
         "crashed-pod/0"
+    assert st["parts_by_health"] == {"dead": 1}
 
 
 def test_cli_controls_status_and_errors(db: Database, capsys: pytest.CaptureFixture[str]
@@ -360,7 +365,7 @@ def test_cli_controls_status_and_errors(db: Database, capsys: pytest.CaptureFixt
     assert "pause (running -> paused)" in capsys.readouterr().out
     assert run_embedded(["backfill", "status", key], db, specs) == 0
     out = capsys.readouterr().out
-    assert "paused" in out and "dead" in out and "gone-pod/0" in out
+    assert "paused" in out and "parts: 1 dead" in out and "gone-pod/0" in out
     assert "signal replica_lag: unavailable" in out
     assert run_embedded(["backfill", "resume", key], db, specs) == 0
     assert run_embedded(["backfill", key, "--json"], db, specs) == 0
