@@ -52,6 +52,22 @@ def read_form(spec: MigrationSpec, stage: Stage, column: str) -> ReadForm:
     return ReadForm.BACKWARD_OR_OLD if app is Stage.RAMPDOWN else ReadForm.BACKWARD
 
 
+_FORMS: dict[tuple[int, Stage], tuple[MigrationSpec, tuple[tuple[str, ReadForm], ...]]] = {}
+
+
+def _forms(spec: MigrationSpec, stage: Stage) -> tuple[tuple[str, ReadForm], ...]:
+    """The non-RAW read forms of ``spec``'s columns at ``stage`` (memoised per spec object)."""
+    hit = _FORMS.get((id(spec), stage))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    forms = tuple((c, f) for c in (*spec.new_columns, *spec.old_columns)
+                  if (f := read_form(spec, stage, c)) is not ReadForm.RAW)
+    if len(_FORMS) > 4096:
+        _FORMS.clear()
+    _FORMS[(id(spec), stage)] = (spec, forms)
+    return forms
+
+
 def read_values(spec: MigrationSpec, stage: Stage, row: Mapping[str, Any]) -> dict[str, Any]:
     """The stage values of the migrated columns present in ``row`` (raw values as loaded).
 
@@ -59,30 +75,26 @@ def read_values(spec: MigrationSpec, stage: Stage, row: Mapping[str, Any]) -> di
     inputs are not all in ``row`` (deferred, not selected) is left out.
     """
     out: dict[str, Any] = {}
-    has_old = all(c in row for c in spec.old_columns)
-    has_new = all(c in row for c in spec.new_columns)
     forward: dict[str, Any] | None = None
     backward: dict[str, Any] | None = None
-    for column in (*spec.new_columns, *spec.old_columns):
+    for column, form in _forms(spec, stage):
         if column not in row:
             continue
-        form = read_form(spec, stage, column)
-        if form is ReadForm.RAW:
+        if form is ReadForm.NEW_OR_FORWARD and row[column] is not None:
             continue
         if form in (ReadForm.FORWARD, ReadForm.NEW_OR_FORWARD):
-            if not has_old:
-                continue
-            if form is ReadForm.NEW_OR_FORWARD and row[column] is not None:
-                continue
             if forward is None:
+                if not all(c in row for c in spec.old_columns):
+                    continue
                 forward = spec.apply_forward(row)
             out[column] = forward[column]
         else:
-            if not has_new:
-                continue
             if backward is None:
-                backward = spec.apply_backward(row)
+                if not all(c in row for c in spec.new_columns):
+                    continue
+                # g of the new columns as this stage reads them (a split may be partly NULL)
+                backward = spec.apply_backward({**row, **out})
             value = backward[column]
             out[column] = row[column] if value is None and form is \
                 ReadForm.BACKWARD_OR_OLD else value
-    return out
+    return {c: v for c, v in out.items() if v is not row[c] and v != row[c]}

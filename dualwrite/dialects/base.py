@@ -1072,6 +1072,26 @@ class Dialect:
         segments[-1] += ")"
         return segments, placeholders
 
+    def read_template(self, form: str) -> str:
+        """The SQL skeleton of a ``live``-era read (``{new}``, ``{old}``, ``{forward}`` =
+        f(old), ``{backward}`` = g(new) are filled by the ORM): ``new_or_forward`` or
+        ``backward_or_old``."""
+        return {"new_or_forward": "COALESCE({new}, {forward})",
+                "backward_or_old": "COALESCE({backward}, {old})"}[form]
+
+    def lookup_template(self, form: str, recheck: bool) -> str:
+        """An index-friendly ``read = {value}`` for a read form (see :meth:`read_template`;
+        ``backward`` is g(new) alone). ``{old_value}`` is g(value), ``{new_value}`` f(value);
+        ``recheck`` adds the exact comparison for a transform that may not be one-to-one.
+        Each side is a plain comparison on one column, so its index serves it."""
+        if form == "new_or_forward":
+            extra = " AND {forward} = {value}" if recheck else ""
+            return "({new} = {value} OR ({new} IS NULL AND {old} = {old_value}" + extra + "))"
+        by_new = "{new} = {new_value}" + (" AND {backward} = {value}" if recheck else "")
+        if form == "backward":
+            return "(" + by_new + ")"
+        return "((" + by_new + ") OR ({new} IS NULL AND {old} = {value}))"
+
     def writes_columns(self, sql: str, table: str, columns: Collection[str]) -> list[str]:
         """Which of ``columns`` of ``table`` a raw SQL write (INSERT/UPDATE/REPLACE/MERGE)
         may touch: the names appear in the text, bare or quoted (case-insensitive).

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Boolean
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -25,12 +25,13 @@ from dualwrite.routing import ReadForm, read_form
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 
-__all__ = ["SqlBuilder", "TemplateExpression", "core_dialect"]
+__all__ = ["SqlBuilder", "TemplateExpression", "TemplatePredicate", "core_dialect"]
 
 _FAMILIES = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql",
              "sqlite": "sqlite"}
 
 Columns = Mapping[str, ColumnElement[Any]]
+_PARTS_CACHE = 1024
 
 
 def core_dialect(sa_dialect: SADialect) -> Dialect:
@@ -70,11 +71,41 @@ def _compile_template(element: TemplateExpression, compiler: SQLCompiler, **kw: 
     return "".join(out)
 
 
+class TemplatePredicate(TemplateExpression):
+    """A template that is a condition (a lookup): rendered as is in WHERE, never compared
+    to 1 on databases without a native boolean."""
+
+    inherit_cache = True
+    _is_implicitly_boolean = True
+
+
+@compiles(TemplatePredicate)
+def _compile_predicate(element: TemplatePredicate, compiler: SQLCompiler, **kw: Any) -> str:
+    return _compile_template(element, compiler, **kw)
+
+
 class SqlBuilder:
-    """Builds the transform and read expressions of specs for one database family."""
+    """Builds the transform and read expressions of specs for one database family.
+
+    Template splits are cached; building an expression allocates no SQLAlchemy operator
+    machinery (a statement is rewritten on every execution, so this is on the hot path).
+    """
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        self._parts: dict[tuple[str, str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
+
+    def _fill(self, spec: MigrationSpec, template: str, names: Columns,
+              type_: Any, cls: type[TemplateExpression] = TemplateExpression
+              ) -> TemplateExpression:
+        key = (spec.key, template, tuple(sorted(names)))
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) > _PARTS_CACHE:
+                self._parts.clear()
+            parts = self._parts[key] = self.dialect.template_parts(spec, template, names)
+        segments, placeholders = parts
+        return cls(segments, [names[p] for p in placeholders], type_)
 
     def _render(self, spec: MigrationSpec, template: str | None, values: Columns,
                 side: tuple[str, ...], alias: str, type_: Any, column: str, direction: str
@@ -87,8 +118,7 @@ class SqlBuilder:
         names = dict(values)
         if len(side) == 1 and side[0] in values:
             names[alias] = values[side[0]]
-        segments, placeholders = self.dialect.template_parts(spec, template, names)
-        return TemplateExpression(segments, [names[p] for p in placeholders], type_)
+        return self._fill(spec, template, names, type_)
 
     def forward(self, spec: MigrationSpec, new_column: str, old: Columns,
                 type_: Any) -> ColumnElement[Any]:
@@ -119,37 +149,37 @@ class SqlBuilder:
             return None
         if form is ReadForm.FORWARD:
             return self.forward(spec, column, cols, type_)
+        if form is ReadForm.BACKWARD:
+            return self.backward(spec, column, cols, type_)
         if form is ReadForm.NEW_OR_FORWARD:
-            return func.coalesce(cols[column], self.forward(spec, column, cols, type_),
-                                 type_=type_)
-        if form is ReadForm.BACKWARD_OR_OLD:
-            return func.coalesce(self.backward(spec, column, cols, type_), cols[column],
-                                 type_=type_)
-        return self.backward(spec, column, cols, type_)
+            names = {"new": cols[column], "forward": self.forward(spec, column, cols, type_)}
+        else:
+            names = {"old": cols[column], "backward": self.backward(spec, column, cols, type_)}
+        return self._fill(spec, self.dialect.read_template(form.value), names, type_)
 
     def lookup(self, spec: MigrationSpec, stage: Stage, column: str, cols: Columns,
                value: ColumnElement[Any]) -> ColumnElement[Any] | None:
-        """An index-friendly ``read(column) = value``, or ``None`` where there is none.
+        """An index-friendly ``read(column) = value``, or ``None`` where there is none
+        (a split: no single column to look up).
 
         ``live``, new column: ``new = :v OR (new IS NULL AND old = g(:v) AND f(old) = :v)``
-        (for a rename ``old = :v``); the old column symmetrically. The recheck keeps it
-        exact for a transform that is not one-to-one.
+        (a rename needs no recheck: ``old = :v``); the old column symmetrically.
         """
         form = read_form(spec, stage, column)
-        if len(spec.old_columns) != 1 or len(spec.new_columns) != 1:
+        if form in (ReadForm.RAW, ReadForm.FORWARD) or len(spec.old_columns) != 1 or \
+                len(spec.new_columns) != 1:
             return None
         old, new = spec.old_columns[0], spec.new_columns[0]
-        rename = spec.kind == "rename"
+        recheck = spec.kind != "rename"
+        names: dict[str, ColumnElement[Any]] = {"new": cols[new], "old": cols[old],
+                                                "value": value}
         if form is ReadForm.NEW_OR_FORWARD:
-            by_old = cols[old] == self.backward(spec, old, {new: value}, cols[old].type)
-            if not rename:
-                by_old = and_(by_old, self.forward(spec, new, cols, cols[new].type) == value)
-            return or_(cols[new] == value, and_(cols[new].is_(None), by_old))
-        if form in (ReadForm.BACKWARD_OR_OLD, ReadForm.BACKWARD):
-            by_new = cols[new] == self.forward(spec, new, {old: value}, cols[new].type)
-            if not rename:
-                by_new = and_(by_new, self.backward(spec, old, cols, cols[old].type) == value)
-            if form is ReadForm.BACKWARD:
-                return by_new
-            return or_(by_new, and_(cols[new].is_(None), cols[old] == value))
-        return None
+            names["old_value"] = self.backward(spec, old, {new: value}, cols[old].type)
+            if recheck:
+                names["forward"] = self.forward(spec, new, cols, cols[new].type)
+        else:
+            names["new_value"] = self.forward(spec, new, {old: value}, cols[new].type)
+            if recheck:
+                names["backward"] = self.backward(spec, old, cols, cols[old].type)
+        return self._fill(spec, self.dialect.lookup_template(form.value, recheck), names,
+                          Boolean(), TemplatePredicate)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -21,10 +22,10 @@ from sqlalchemy.sql.selectable import Select
 
 from dualwrite.compare import Comparator, MismatchPublisher
 from dualwrite.db import Database
-from dualwrite.errors import ConfigurationError
+from dualwrite.errors import ConfigurationError, DualwriteError
 from dualwrite.flags import DEFAULT_TTL, StageResolver, StateCache
 from dualwrite.fleet import FleetMember
-from dualwrite.metrics import METRICS
+from dualwrite.metrics import METRICS, log_fields
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 from dualwrite_sqlalchemy.context import current_evaluation_context
@@ -38,6 +39,8 @@ __all__ = ["Installation", "install"]
 log = logging.getLogger("dualwrite.sqlalchemy")
 
 SessionTarget = sessionmaker[Any] | type[Session] | Any
+_NO_MEMO = object()
+_MEMO_SIZE = 10_000
 
 
 def _engine_of(target: Any, bind: Any) -> Engine:
@@ -57,12 +60,16 @@ def _session_class(target: Any) -> tuple[Any, Callable[[], None]]:
         async_sessionmaker = None  # type: ignore[assignment,misc]
     if async_sessionmaker is not None and isinstance(target, async_sessionmaker):
         # AsyncSession runs the ORM in a sync Session: listen on a private subclass of it
+        had = "sync_session_class" in target.kw
         base = target.kw.get("sync_session_class", Session)
         sync_cls = type("DualwriteSyncSession", (base,), {})
         target.configure(sync_session_class=sync_cls)
 
         def undo() -> None:
-            target.configure(sync_session_class=base)
+            if had:
+                target.configure(sync_session_class=base)
+            else:
+                target.kw.pop("sync_session_class", None)
         return sync_cls, undo
     if isinstance(target, sessionmaker) or (isinstance(target, type) and
                                             issubclass(target, Session)):
@@ -114,6 +121,9 @@ class Installation:
         self._listeners: list[tuple[Any, str, Any]] = []
         self._observed: dict[str, Stage] = {}
         self._reporters: list[threading.Thread] = []
+        self._unknown: set[str] = set()
+        self.memo_ttl = cache_ttl
+        self._memo: dict[Any, tuple[float, dict[str, Stage]]] = {}
         self._listen(self._session_target, "do_orm_execute", self._do_orm_execute)
         self._listen(self._session_target, "before_flush", self.writes.before_flush)
         self._listen(self._session_target, "after_flush_postexec", self.writes.after_flush)
@@ -132,8 +142,23 @@ class Installation:
 
     # -- stages ---------------------------------------------------------------------------
     def stage(self, key: str) -> Stage:
-        """The stage this process serves for migration ``key`` in the current request."""
-        stage = self.resolver.stage(key, current_evaluation_context())
+        """The stage this process serves for migration ``key`` in the current request.
+
+        If it cannot be known (the migration is not registered yet: ``dualwrite init``;
+        the state table cannot be read and no stage was served before), the last stage
+        served is kept, else ``off``: the application keeps working and is told once.
+        """
+        try:
+            stage = self.resolver.stage(key, current_evaluation_context())
+        except DualwriteError as exc:
+            stage = self._observed.get(key, Stage.OFF)
+            if key not in self._unknown:
+                self._unknown.add(key)
+                log.warning("dualwrite: the stage of %s is unknown (%s); serving %s",
+                            key, str(exc).replace("\n", " "), stage.value,
+                            extra=log_fields(key, stage))
+            return stage
+        self._unknown.discard(key)
         if self._observed.get(key) is not stage:
             self._observed[key] = stage
             METRICS.set_stage(key, stage)
@@ -155,15 +180,37 @@ class Installation:
 
     def stage_of(self, bound: Bound) -> Stage:
         """The stage of one bound migration."""
-        return self.stage(bound.key)
+        return self.stages()[bound.key]
 
     def stages(self) -> dict[str, Stage]:
-        """The stage of every installed migration, for the current request."""
-        return {b.key: self.stage(b.key) for b in self.registry.bounds}
+        """The stage of every installed migration, for the current request.
+
+        Evaluated at most once per ``cache_ttl`` seconds per evaluation context (the same
+        interval the recorded stages are cached for), so statements cost no flag
+        evaluation.
+        """
+        ctx = current_evaluation_context()
+        try:
+            memo_key: Any = None if ctx is None else \
+                (ctx.targeting_key, tuple(sorted(ctx.attributes.items())))
+            hash(memo_key)
+        except TypeError:
+            memo_key = _NO_MEMO
+        now = time.monotonic()
+        hit = self._memo.get(memo_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        stages = {b.key: self.stage(b.key) for b in self.registry.bounds}
+        if memo_key is not _NO_MEMO and self.memo_ttl > 0:
+            if len(self._memo) > _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[memo_key] = (now + self.memo_ttl, stages)
+        return stages
 
     def refresh(self) -> None:
-        """Forget the cached state so the next statement reads the recorded stages."""
+        """Forget the cached stages so the next statement reads them again."""
         self.resolver.cache.invalidate()
+        self._memo.clear()
 
     # -- events ---------------------------------------------------------------------------
     def _after_begin(self, session: Session, transaction: Any, connection: Any) -> None:
@@ -175,8 +222,9 @@ class Installation:
         stmt = orm_state.statement
         if orm_state.is_select and isinstance(stmt, Select):
             orm_state.update_execution_options(**{STAGES_OPTION: stages})
-            if self.reads.touches(stmt, stages):
-                orm_state.statement = self.reads.rewrite(stmt, stages)
+            routed = self.reads.rewrite(stmt, stages)
+            if routed is not None:
+                orm_state.statement = routed
         elif orm_state.is_insert or orm_state.is_update:
             self.writes.orm_execute(orm_state)
 

@@ -21,9 +21,10 @@ from sqlalchemy.orm import QueryContext, Session
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause, Label
-from sqlalchemy.sql.selectable import Alias, Select
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy.sql.selectable import Alias, FromClause, Select
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
+from dualwrite.routing import ReadForm, read_form, read_values
 from dualwrite.stages import Stage
 from dualwrite_sqlalchemy.context import current_evaluation_context
 from dualwrite_sqlalchemy.expressions import SqlBuilder
@@ -36,6 +37,9 @@ STAGES_OPTION = "dualwrite_stages"
 _SESSION_STAGES = "dualwrite_stages"
 
 Stages = Mapping[str, Stage]
+#: The clauses of a Select that can name a column.
+_CLAUSES = ("_raw_columns", "_where_criteria", "_order_by_clauses", "_group_by_clauses",
+            "_having_criteria")
 
 
 def _base_table(from_clause: Any) -> Table | None:
@@ -73,8 +77,7 @@ class ReadRouter:
             return None
         return b, elem.name, from_clause
 
-    def rewrite(self, stmt: Select[Any], stages: Stages) -> Select[Any]:
-        """``stmt`` with every migrated column read as the stage defines."""
+    def _replacer(self, stages: Stages) -> Callable[[Any], Any]:
         cache: dict[Any, Any] = {}
 
         def replace(elem: Any, **kw: Any) -> Any | None:
@@ -98,24 +101,42 @@ class ReadRouter:
                 cache[key] = None if expr is None else Label(elem.key, expr)
             return cache[key]
 
-        rewritten: Any = replacement_traverse(stmt, {}, replace)  # type: ignore[call-overload]
-        return rewritten  # type: ignore[no-any-return]
+        return replace
 
-    def touches(self, stmt: Select[Any], stages: Stages) -> bool:
-        """Whether ``stmt`` reads a registered table at a stage that reroutes reads."""
-        if all(stages[b.key].app_stage is Stage.OFF for b in self.registry.bounds):
-            return False
-        for frm in stmt.get_final_froms():
-            for t in self._tables_in(frm):
-                if t in self.registry.tables:
-                    return True
+    def _routed(self, elem: Any, stages: Stages) -> bool:
+        """Whether ``elem`` reads a migrated column whose stage reroutes it."""
+        for e in iterate(elem):
+            m = self._match(e)
+            if m is not None and read_form(m[0].spec, stages[m[0].key], m[1]) is not \
+                    ReadForm.RAW:
+                return True
         return False
 
-    @staticmethod
-    def _tables_in(frm: Any) -> list[Any]:
-        from sqlalchemy.sql.util import find_tables
+    def rewrite(self, stmt: Select[Any], stages: Stages) -> Select[Any] | None:
+        """``stmt`` with every migrated column it names (columns clause, WHERE, ORDER BY,
+        GROUP BY, HAVING) read as the stage defines; ``None`` when nothing changes.
 
-        return find_tables(frm, include_aliases=True, include_joins=False)
+        Entities in the columns clause are left alone: their rows are routed on load.
+        Only the affected clauses are copied, so a statement that names no migrated column
+        costs one walk over its clauses.
+        """
+        replace: Any = None
+        changes: dict[str, tuple[Any, ...]] = {}
+        for part in _CLAUSES:
+            items = getattr(stmt, part, ())
+            if not any(not isinstance(e, FromClause) and self._routed(e, stages)
+                       for e in items):
+                continue
+            replace = replace or self._replacer(stages)
+            changes[part] = tuple(
+                e if isinstance(e, FromClause) else replacement_traverse(e, {}, replace)
+                for e in items)
+        if not changes:
+            return None
+        new = stmt._generate()
+        for part, items in changes.items():
+            setattr(new, part, items)
+        return new
 
     # -- loaded objects -------------------------------------------------------------------
     def on_load(self, target: Any, context: QueryContext) -> None:
@@ -145,14 +166,8 @@ class ReadRouter:
                 pk = tuple(d.get(a) for a in b.pk_attrs)
                 b.comparator.compare(stage, pk[0] if len(pk) == 1 else pk, row,
                                      {"targeting_key": ctx.targeting_key} if ctx else None)
-            for n, v in self._read_values(b, stage, row).items():
+            for n, v in read_values(b.spec, stage, row).items():
                 d[b.attr[n]] = v
-
-    @staticmethod
-    def _read_values(b: Bound, stage: Stage, row: Mapping[str, Any]) -> dict[str, Any]:
-        from dualwrite.routing import read_values
-
-        return read_values(b.spec, stage, row)
 
     # -- stage flips ----------------------------------------------------------------------
     def sync_session(self, session: Session, stages: Stages) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, literal
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql.dml import Insert, Update, ValuesBase
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, Null, TextClause
 
@@ -132,11 +133,15 @@ class WriteMirror:
     def before_flush(self, session: Session, flush_context: Any, instances: Any) -> None:
         """Mirror on new objects and on changed attributes of dirty ones."""
         _FLUSHING.set(session)
-        states = [*session._new, *session.identity_map._modified]
+        active: dict[str, Stage | None] = {}
         counts: dict[str, int] = {}
-        for state in states:
-            bounds = self.registry.for_mapper(state.mapper)
-            if not bounds or state.obj() is None:
+        for_mapper = self.registry.for_mapper
+        for state in (*session._new, *session.identity_map._modified):
+            bounds = for_mapper(state.mapper)
+            if not bounds:
+                continue
+            obj = state.obj()
+            if obj is None:
                 continue
             d = state.dict
             pending = state.key is None
@@ -147,20 +152,24 @@ class WriteMirror:
                     committed = state.committed_state
                     values = {}
                     for n, a in b.attr.items():
-                        if a in committed:
-                            added = state.attrs[a].history.added
-                            if added:
-                                values[n] = added[0]
+                        if a in committed and a in d:
+                            v = d[a]
+                            before = committed[a]
+                            # changed: as the flush will see it (SQL expressions always are)
+                            if isinstance(v, ClauseElement) or before is NO_VALUE or \
+                                    (before is not v and before != v):
+                                values[n] = v
                 if not values:
                     continue
-                stage = self._active(b)
+                if b.key not in active:
+                    active[b.key] = self._active(b)
+                stage = active[b.key]
                 if stage is None:
                     continue
-                current = {n: d[a] for n, a in b.attr.items() if a in d}
+                current = values if pending else {n: d[a] for n, a in b.attr.items() if a in d}
                 extra = self.mirror_row(b, stage, values, insert=pending, current=current)
                 if not extra:
                     continue
-                obj = state.obj()
                 for n, v in extra.items():
                     setattr(obj, b.attr[n], v)
                     if not pending:

@@ -97,3 +97,39 @@ def test_live_point_lookup_uses_an_index_on_postgresql(env: Env) -> None:
         bare = "\n".join(r[0] for r in c.exec_driver_sql(
             "EXPLAIN SELECT id FROM users WHERE COALESCE(display_name, full_name) = 'user 5'"))
         assert "Seq Scan" in bare
+
+
+@pytest.mark.parametrize("backend", [pytest.param("sqlite", marks=pytest.mark.sqlite),
+                                     pytest.param("mysql", marks=pytest.mark.mysql)],
+                         indirect=True)
+def test_live_point_lookup_uses_an_index_on_sqlite_and_mysql(env: Env) -> None:
+    insert_rows(env.db, "users", [{"id": i, "full_name": f"user {i}",
+                                   "display_name": None if i % 10 == 0 else f"user {i}"}
+                                  for i in range(1, 3001)])
+    env.db.execute(("CREATE INDEX users_full_name ON users (full_name)", ()))
+    env.db.execute(("CREATE INDEX users_display_name ON users (display_name)", ()))
+    env.db.execute(("ANALYZE TABLE users" if env.backend == "mysql" else "ANALYZE", ()))
+    env.install(fleet=False)
+    env.walk(Stage.LIVE)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *a: Any) -> None:
+        if "FROM users" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(env.engine, "before_cursor_execute", capture)
+    try:
+        with env.Session() as s:
+            assert s.scalars(select(User.id).where(User.display_name == "user 70")).one() == 70
+    finally:
+        event.remove(env.engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = seen
+    with env.engine.connect() as c:
+        if env.backend == "sqlite":
+            plan = [r[-1] for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                     parameters)]
+            assert not [p for p in plan if p.startswith("SCAN")], plan
+        else:
+            result = c.exec_driver_sql("EXPLAIN " + statement, parameters)
+            types = [dict(zip(result.keys(), r, strict=True))["type"] for r in result]
+            assert "ALL" not in types, types

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dualwrite_sqlalchemy
@@ -83,3 +84,19 @@ def test_session_class_target_with_bind(env: Env) -> None:
         s.add(User(id=1, full_name="x"))
         s.commit()
     assert env.raw("users", 1) == ("x", "x")
+
+
+def test_unregistered_migration_serves_off_and_says_so(env: Env,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    spec = RenameColumn(key="not-registered", table="users", old="full_name",
+                        new="display_name")
+    handle = dualwrite_sqlalchemy.install(env.Session, [spec], bases=[Base], fleet=False,
+                                          cache_ttl=0)
+    env.installed.append(handle)
+    with caplog.at_level(logging.WARNING, logger="dualwrite.sqlalchemy"), env.Session() as s:
+        s.add(User(id=1, full_name="x", display_name="y"))
+        s.commit()
+        assert s.get(User, 1).display_name == "y"          # type: ignore[union-attr]
+    assert env.raw("users", 1) == ("x", "y")
+    assert handle.stage(spec.key) is Stage.OFF
+    assert [r for r in caplog.records if "dualwrite init" in r.getMessage()]
