@@ -838,7 +838,9 @@ def backfill_status(db: Database, key: str, direction: str = "forward") -> dict[
     now = utcnow()
     parts = store.parts()
     done = sum(p.rows_done for p in parts)
+    health = [p.health(now) for p in parts]
     return {"key": key, "direction": direction, "run": run.to_dict(),
+            "parts_by_health": {h: health.count(h) for h in sorted(set(health))},
             "rows_done": done, "rows_written": sum(p.rows_written for p in parts),
             "rows_failed": sum(p.rows_failed for p in parts),
             "rows_estimate": max(run.rows_estimate, done),

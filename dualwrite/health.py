@@ -14,8 +14,9 @@ replica_lag            PostgreSQL (from the primary);  ``pg_stat_replication.rep
 vacuum                 PostgreSQL                      ``pg_stat_progress_vacuum`` on the
                                                        table (autovacuum or VACUUM)
 wal_rate               PostgreSQL                      bytes/s of ``pg_current_wal_lsn()``
-lock_waits             PostgreSQL                      sessions waiting on the batch's locks,
-                                                       read inside the batch before commit
+lock_waits             PostgreSQL; MySQL/MariaDB       sessions waiting on the batch's locks
+                                                       (MySQL: on any row lock), read inside
+                                                       the batch before commit
 threads_running        MySQL/MariaDB                   ``Threads_running``: max-load holds,
                                                        critical-load aborts
 batch_duration         all                             the last batch against the target
@@ -106,6 +107,7 @@ class HealthMonitor:
         self.interval = interval
         self._last_batch: float | None = None
         self._lock_waiters: float | None = None
+        self._lock_waits_denied = False
         self._wal: tuple[float, float] | None = None
         self._wal_rate: float | None = None
         self._read_at = 0.0
@@ -121,9 +123,18 @@ class HealthMonitor:
         """Read, inside the batch's transaction after its write, what only shows there: the
         sessions waiting on the batch's locks."""
         q = self.d.health_lock_waiters()
-        if q is None or self.thresholds.max_lock_waiters is None:
+        if q is None or self.thresholds.max_lock_waiters is None or self._lock_waits_denied:
             return
-        row = tx.fetchone(q)
+        try:
+            row = tx.fetchone(q)
+        except Exception:
+            # MySQL/MariaDB without the PROCESS privilege: the statement fails on its own
+            # (the transaction goes on); PostgreSQL's query needs no privilege.
+            if self.d.name == "postgresql":
+                raise
+            self._lock_waits_denied = True
+            self._lock_waiters = None
+            return
         self._lock_waiters = float(row[0]) if row and row[0] is not None else None
 
     # -- reading ------------------------------------------------------------------------------
@@ -213,7 +224,8 @@ class HealthMonitor:
             self._readings = self._server_readings()
             self._read_at = now
         out = list(self._readings)
-        if th.max_lock_waiters is not None and self.d.health_lock_waiters() is None:
+        if th.max_lock_waiters is not None and (self.d.health_lock_waiters() is None or
+                                                self._lock_waits_denied):
             out.append(_judge("lock_waits", None, th.max_lock_waiters))
         elif th.max_lock_waiters is not None:
             out.append(Reading("lock_waits", "ok", None, th.max_lock_waiters, "no batch yet")

@@ -219,6 +219,7 @@ def status_cmd(obj: Ctx, key: str, reverse: bool, as_json: bool) -> None:
         click.echo(f"backfill {key} {st['direction']}: {run['state']}, {st['rows_done']}/"
                    f"{st['rows_estimate']} rows walked, {st['rows_written']} written, "
                    f"{st['rows_failed']} failed; settings {json.dumps(run['settings'])}")
+        click.echo("parts: " + ", ".join(f"{n} {h}" for h, n in st["parts_by_health"].items()))
         t = Table()
         for col in ("part", "health", "rows", "cursor", "worker", "lease until", "held by",
                     "held s"):

@@ -18,10 +18,9 @@ from dualwrite.backfill_state import BackfillStore
 from dualwrite.db import Database
 from dualwrite.errors import BackfillAborted, BackfillError
 from dualwrite.health import HealthThresholds
-from dualwrite.migrator import Migrator
 from dualwrite.spec import ChangeColumnType
 from dualwrite.stages import Stage
-from dualwrite.state import utcnow
+from dualwrite.state import StateStore, utcnow
 from tests.backfill_specs import UPPER_SQL
 from tests.helpers import snapshot, users_table
 from tests.integration.test_backfill import expected_upper, ready, state_rows
@@ -60,6 +59,14 @@ def wait_for(cond: Callable[[], bool], timeout: float = 20) -> None:
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def at_dualwrite(db: Database, spec: ChangeColumnType) -> None:
+    st = StateStore(db)
+    st.init()
+    st.register(spec)
+    for to in (Stage.EXPAND, Stage.DUALWRITE):
+        st.transition(st.get(spec.key), to, actor="t", reason="test")
 
 
 def part0(db: Database) -> Any:
@@ -218,32 +225,34 @@ def test_unreadable_signals_are_reported_unavailable_not_healthy(db: Database,
                            "threads_running": "unavailable", "lock_waits": "unavailable"},
                 "postgresql": {"vacuum": "ok", "threads_running": "unavailable"},
                 "mysql": {"vacuum": "unavailable", "wal_rate": "unavailable",
-                          "lock_waits": "unavailable"}}[backend]
+                          "lock_waits": "ok"}}[backend]
     assert {k: res.signals[k] for k in expected} == expected
 
 
-@pytest.mark.postgresql
-def test_postgres_lock_waits_caused_by_a_batch_hold_the_next(servers: Any, tmp_path: Any
-                                                              ) -> None:
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=pytest.mark.postgresql),
+                                  pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_lock_waits_caused_by_a_batch_hold_the_next(servers: Any, tmp_path: Any,
+                                                     kind: str) -> None:
     from tests.conftest import isolated_url
 
+    # a slow transform (a real sleep per row) keeps the batch's row locks held
     slow = ChangeColumnType(key="users-slow", table="users", old="full_name",
                             new="display_name",
-                            forward_sql={"postgresql": "{old} || CASE WHEN pg_sleep(0.02)::text = '' "
-                                                       "THEN '' ELSE '' END"},
+                            forward_sql={"postgresql": "{old} || CASE WHEN pg_sleep(0.02)::text "
+                                                       "= '' THEN '' ELSE '' END",
+                                         "mysql": "CONCAT({old}, IF(SLEEP(0.02) = 0, '', ''))"},
                             backward_sql="{new}", confidence_window=0)
-    with isolated_url(servers, "postgresql", tmp_path) as url:
+    with isolated_url(servers, kind, tmp_path) as url:
         db = Database.from_url(url)
         users_table(db, 20, with_new=True)
-        m = Migrator(db, [slow], actor="t")
-        m.init()
-        m.advance(slow.key, Stage.DUALWRITE)
+        at_dualwrite(db, slow)  # (no transform sampling: the transform is slow on purpose)
         other = Database.from_url(url)
         waiter = threading.Thread(target=lambda: (time.sleep(0.2), other.execute((
             "UPDATE users SET full_name = 'app', display_name = 'app' WHERE id = 1", ()))))
         waiter.start()
         th = HealthThresholds(max_replica_lag=None, max_batch_over_target=None,
-                              max_wal_bytes_per_second=None, max_lock_waiters=0)
+                              max_wal_bytes_per_second=None, max_lock_waiters=0,
+                              max_threads_running=None, critical_threads_running=None)
         res = Backfill(db, slow, BackfillOptions(batch_size=10, health=th,
                                                  hold_interval=0.2)).run()
         waiter.join()
@@ -335,6 +344,7 @@ def test_status_json_shows_a_dead_worker(db: Database) -> None:
     st = json.loads(json.dumps(backfill_status(db, UPPER_SQL.key), default=str))
     assert st["parts"][0]["health"] == "dead" and st["parts"][0]["lease_owner"] == \
         "crashed-pod/0"
+    assert st["parts_by_health"] == {"dead": 1}
 
 
 def test_cli_controls_status_and_errors(db: Database, capsys: pytest.CaptureFixture[str]
@@ -360,7 +370,7 @@ def test_cli_controls_status_and_errors(db: Database, capsys: pytest.CaptureFixt
     assert "pause (running -> paused)" in capsys.readouterr().out
     assert run_embedded(["backfill", "status", key], db, specs) == 0
     out = capsys.readouterr().out
-    assert "paused" in out and "dead" in out and "gone-pod/0" in out
+    assert "paused" in out and "parts: 1 dead" in out and "gone-pod/0" in out
     assert "signal replica_lag: unavailable" in out
     assert run_embedded(["backfill", "resume", key], db, specs) == 0
     assert run_embedded(["backfill", key, "--json"], db, specs) == 0
@@ -408,4 +418,46 @@ def test_postgres_vacuum_on_the_table_holds_the_backfill(servers: Any, tmp_path:
         t.join()
         assert res.finished and res.holds.get("vacuum", 0) > 0
         assert snapshot(db, "users") == expected_upper(db)
+        db.close()
+
+
+@pytest.mark.parametrize("kind", [pytest.param("postgresql", marks=pytest.mark.postgresql),
+                                  pytest.param("mysql", marks=pytest.mark.mysql)])
+def test_a_connection_killed_mid_batch_is_retried(servers: Any, tmp_path: Any,
+                                                   kind: str) -> None:
+    from dualwrite.backfill import BackfillProgress
+    from tests.conftest import isolated_url
+
+    slow = ChangeColumnType(key="users-slow", table="users", old="full_name",
+                            new="display_name",
+                            forward_sql={"postgresql": "{old} || CASE WHEN pg_sleep(0.02)::text "
+                                                       "= '' THEN '' ELSE '' END",
+                                         "mysql": "CONCAT({old}, IF(SLEEP(0.02) = 0, '', ''))"},
+                            backward_sql="{new}", confidence_window=0)
+    who = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}[kind]
+    with isolated_url(servers, kind, tmp_path) as url:
+        db = Database.from_url(url)
+        users_table(db, 30, with_new=True)
+        at_dualwrite(db, slow)  # (no transform sampling: the transform is slow on purpose)
+        pids: list[int] = []
+
+        def progress(ev: BackfillProgress) -> None:
+            if not pids:  # the worker's own connection (one per thread)
+                row = db.fetchone((who, ()))
+                assert row is not None
+                pids.append(int(row[0]))
+
+        run = Runner(db, Backfill(db, slow, BackfillOptions(batch_size=10, health=QUIET),
+                                  progress=progress))
+        wait_for(lambda: bool(pids))
+        time.sleep(0.15)  # the second batch is running
+        killer = Database.from_url(url)
+        if kind == "postgresql":
+            killer.fetchone(("SELECT pg_terminate_backend(%s)", (pids[0],)))
+        else:
+            killer.execute((f"KILL {pids[0]}", ()))
+        killer.close()
+        res = run.join()
+        assert res.finished and res.retries >= 1 and res.rows_written == 30
+        assert Verifier(db, slow).run().clean
         db.close()
