@@ -472,7 +472,11 @@ def plan_contract(db: Database, spec: MigrationSpec) -> DdlPlan:
                 plan.notes.append(f"{spec.old_columns[0]} is NOT NULL, but SQLite cannot add "
                                   "NOT NULL to an existing column without rebuilding the table: "
                                   "the new column stays nullable")
-            elif len(spec.new_columns) == 1:
+            elif len(spec.new_columns) != 1:
+                plan.notes.append(f"{spec.old_columns[0]} is NOT NULL; a split's new columns "
+                                  "are left nullable (make them NOT NULL yourself if f never "
+                                  "gives NULL)")
+            else:
                 checks = {str(r[0]): bool(r[1]) for r in db.fetchall(
                     d.check_constraints(spec.table, spec.schema))} \
                     if d.not_null_method == "check" else {}
@@ -662,9 +666,17 @@ class DdlRunner:
         for n, (label, sql) in enumerate(forms):
             try:
                 attempts = self._with_retries(step, sql)
+            except DdlLockTimeout:
+                raise
             except DatabaseError as exc:
                 if not self.d.is_online_unsupported(exc.cause) or n + 1 >= len(forms):
-                    raise
+                    raise DatabaseError(
+                        f"migration {self.key!r}: step '{step.name}' on {self.table!r} failed: "
+                        f"{exc.message}", cause=exc.cause,
+                        hint="nothing of this step was applied; fix the cause and rerun (done "
+                             "steps are skipped). NULLs or duplicates in the new column mean "
+                             f"the backfill is not finished: dualwrite backfill {self.key} && "
+                             f"dualwrite verify {self.key}") from exc
                 fb = step.fallbacks[n]
                 if fb.needs_force and not self.force:
                     raise self._refused(step, f"{fb.needs_force} ({exc.cause})") from exc

@@ -154,13 +154,23 @@ class Traffic:
             elif kind == "stale":
                 self.report.stale_reads.append(message or "")
 
-    def _retrying(self, run: Callable[[], Any]) -> Any:
+    def _retrying(self, run: Callable[[], Any],
+                  already_done: Callable[[], bool] | None = None) -> Any:
         try:
             return run()
         except DatabaseError:
             with self._report_lock:
                 self.report.retries += 1
+            # A connection lost after COMMIT left the server but before its answer came
+            # back: the write may have happened. ``already_done`` tells (an insert's row).
+            if already_done is not None and already_done():
+                return None
             return run()
+
+    def _exists(self, key: int) -> bool:
+        d = self.db.dialect
+        query = d.select_row(self.spec, self.key_column, key, [d.quote(self.key_column)])
+        return self.db.fetchone(query) is not None
 
     def _columns_to_write(self, kind: str, stage: Stage, old_values: Mapping[str, Any],
                           current: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -190,7 +200,8 @@ class Traffic:
                          d.update_row(self.spec, self.key_column, key, list(cols),
                                       list(cols.values())))
                 try:
-                    self._retrying(functools.partial(self.db.execute, query))
+                    self._retrying(functools.partial(self.db.execute, query),
+                                   functools.partial(self._exists, key) if insert else None)
                     if insert:
                         self._next_insert[shard] += self._shards
                 except Exception as exc:  # noqa: BLE001 -- counted, the run goes on

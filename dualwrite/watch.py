@@ -89,7 +89,8 @@ class MigrationView:
                 "verify": None if v is None else {
                     "spec_hash": v.spec_hash, "finished_at": v.finished_at.isoformat(),
                     "rows_checked": v.rows_checked, "mismatches": v.mismatches,
-                    "unbackfilled": v.unbackfilled},
+                    "unbackfilled": v.unbackfilled,
+                    "mismatch_rate": v.mismatches / v.rows_checked if v.rows_checked else 0.0},
                 "fleet": [i.to_dict() for i in self.fleet],
                 "stale_instances": self.stale_instances, "lock_waits": self.lock_waits,
                 "replicas": self.replicas, "replication_lag_seconds": self.replication_lag,

@@ -23,6 +23,7 @@ mode: use trigger mode for it.
 from __future__ import annotations
 
 import contextvars
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -113,7 +114,7 @@ def _mirror_save(registry: Registry, instance: Model, using: str,
 def _patch_save_base(registry: Registry, model: type[Model]) -> Callable[[], None]:
     had_own = "save_base" in model.__dict__
     original = model.save_base
-    params = list(inspect_params(original))
+    params = [p for p in inspect.signature(original).parameters if p != "self"]
 
     def save_base(self: Model, *args: Any, **kwargs: Any) -> Any:
         if args:  # positional call: name the arguments
@@ -135,13 +136,6 @@ def _patch_save_base(registry: Registry, model: type[Model]) -> Callable[[], Non
         else:
             del model.save_base
     return undo
-
-
-def inspect_params(fn: Callable[..., Any]) -> list[str]:
-    """Parameter names of ``fn`` after ``self``."""
-    import inspect
-
-    return [p for p in inspect.signature(fn).parameters if p != "self"]
 
 
 def _queryset_alias(qs: QuerySet[Any]) -> str:

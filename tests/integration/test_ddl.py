@@ -15,6 +15,7 @@ from dualwrite.db import Database
 from dualwrite.ddl import DdlEvent, LockPolicy, OnlineDdl, plan_contract, plan_expand, table_indexes
 from dualwrite.errors import (
     ConfigurationError,
+    DatabaseError,
     MigrationNotFoundError,
     OnlineDdlRefused,
     TransitionRefused,
@@ -410,3 +411,25 @@ def test_hostile_identifiers_and_other_spec_kinds(db: Database) -> None:
     for key in ("split", "cents", "weird"):
         ddl.rollback_expand(key)
     assert inspect_table(db, table, None) == before
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgresql),
+                pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True)
+def test_contract_stops_on_unbackfilled_rows(db: Database) -> None:
+    """NOT NULL cannot be enforced while rows of the new column are NULL: contract stops
+    with the command to run, before the stage moves and before anything is dropped."""
+    users(db)
+    m = Migrator(db, [SPEC])
+    m.init()
+    ddl = OnlineDdl(m, policy=FAST, force=True)
+    ddl.expand(KEY)
+    m.advance(KEY, Stage.SHADOW)
+    record_backfill_and_verify(db, KEY, SPEC.spec_hash())  # claims a backfill that did not run
+    m.advance(KEY, Stage.COMPLETE)
+    with pytest.raises(DatabaseError) as exc:
+        ddl.contract(KEY, confirm=KEY)
+    assert f"dualwrite backfill {KEY}" in (exc.value.hint or "")
+    assert "failed" in exc.value.message
+    assert m.state.get(KEY).stage is Stage.COMPLETE
+    assert "full_name" in catalog(db)["columns"]
