@@ -30,7 +30,7 @@ from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Stage
 from dualwrite_sqlalchemy.context import current_evaluation_context
 from dualwrite_sqlalchemy.expressions import SqlBuilder, core_dialect
-from dualwrite_sqlalchemy.reads import STAGES_OPTION, ReadRouter
+from dualwrite_sqlalchemy.reads import ReadRouter
 from dualwrite_sqlalchemy.registry import Bound, Registry, all_mappers
 from dualwrite_sqlalchemy.writes import WriteMirror
 
@@ -221,7 +221,6 @@ class Installation:
         self.reads.sync_session(orm_state.session, stages)
         stmt = orm_state.statement
         if orm_state.is_select and isinstance(stmt, Select):
-            orm_state.update_execution_options(**{STAGES_OPTION: stages})
             routed = self.reads.rewrite(stmt, stages)
             if routed is not None:
                 orm_state.statement = routed

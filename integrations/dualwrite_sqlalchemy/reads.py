@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause, Label
 from sqlalchemy.sql.selectable import Alias, FromClause, Select
-from sqlalchemy.sql.visitors import iterate, replacement_traverse
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from dualwrite.routing import ReadForm, read_form, read_values
 from dualwrite.stages import Stage
@@ -30,13 +30,14 @@ from dualwrite_sqlalchemy.context import current_evaluation_context
 from dualwrite_sqlalchemy.expressions import SqlBuilder
 from dualwrite_sqlalchemy.registry import Bound, Registry
 
-__all__ = ["STAGES_OPTION", "ReadRouter"]
+__all__ = ["ReadRouter"]
 
-#: Execution option carrying the stages a statement was routed for (to its loaded rows).
-STAGES_OPTION = "dualwrite_stages"
 _SESSION_STAGES = "dualwrite_stages"
 
 Stages = Mapping[str, Stage]
+_UNROUTED = frozenset(s for s in Stage if s.app_stage is Stage.OFF)
+_COMPARED = frozenset(s for s in Stage if s.compares)
+_SEEN_SIZE = 4096
 #: The clauses of a Select that can name a column.
 _CLAUSES = ("_raw_columns", "_where_criteria", "_order_by_clauses", "_group_by_clauses",
             "_having_criteria")
@@ -60,6 +61,7 @@ class ReadRouter:
         self.builder = builder
         self.stages = stages
         self._by_column: dict[tuple[str | None, str, str], Bound] = {}
+        self._seen: dict[int, tuple[Any, tuple[Bound, str, Any] | None]] = {}
         for b in registry.bounds:
             for name in b.attr:
                 self._by_column[(b.table.schema, b.table.name, name)] = b
@@ -68,14 +70,20 @@ class ReadRouter:
     def _match(self, elem: Any) -> tuple[Bound, str, Any] | None:
         if not isinstance(elem, ColumnClause):
             return None
+        hit = self._seen.get(id(elem))
+        if hit is not None and hit[0] is elem:
+            return hit[1]
         from_clause = elem.table
         table = _base_table(from_clause)
-        if table is None:
-            return None
-        b = self._by_column.get((table.schema, table.name, elem.name))
-        if b is None or (table is not b.table and not table.compare(b.table)):
-            return None
-        return b, elem.name, from_clause
+        found = None
+        if table is not None:
+            b = self._by_column.get((table.schema, table.name, elem.name))
+            if b is not None and (table is b.table or table.compare(b.table)):
+                found = (b, elem.name, from_clause)
+        if len(self._seen) > _SEEN_SIZE:
+            self._seen.clear()
+        self._seen[id(elem)] = (elem, found)   # ORM attributes hand out the same column
+        return found
 
     def _replacer(self, stages: Stages) -> Callable[[Any], Any]:
         cache: dict[Any, Any] = {}
@@ -105,12 +113,15 @@ class ReadRouter:
 
     def _routed(self, elem: Any, stages: Stages) -> bool:
         """Whether ``elem`` reads a migrated column whose stage reroutes it."""
-        for e in iterate(elem):
-            m = self._match(e)
-            if m is not None and read_form(m[0].spec, stages[m[0].key], m[1]) is not \
-                    ReadForm.RAW:
-                return True
-        return False
+        if isinstance(elem, BindParameter):
+            return False
+        if isinstance(elem, ColumnClause):
+            m = self._match(elem)
+            return m is not None and read_form(m[0].spec, stages[m[0].key], m[1]) is not \
+                ReadForm.RAW
+        if isinstance(elem, BinaryExpression):   # the common filter: walk it directly
+            return self._routed(elem.left, stages) or self._routed(elem.right, stages)
+        return any(self._routed(e, stages) for e in elem.get_children())
 
     def rewrite(self, stmt: Select[Any], stages: Stages) -> Select[Any] | None:
         """``stmt`` with every migrated column it names (columns clause, WHERE, ORDER BY,
@@ -152,16 +163,16 @@ class ReadRouter:
         bounds = self.registry.for_mapper(state.mapper)
         if not bounds:
             return
-        stages: Any = context.execution_options.get(STAGES_OPTION) or self.stages()
+        stages = self.stages()
         d = state.dict
         for b in bounds:
             stage = stages[b.key]
-            if stage.app_stage is Stage.OFF:
+            if stage in _UNROUTED:
                 continue
             row = {n: d[a] for n, a in b.attr.items() if a in d}
             if not row:
                 continue
-            if stage.compares and len(row) == len(b.attr):
+            if stage in _COMPARED and len(row) == len(b.attr):
                 ctx = current_evaluation_context()
                 pk = tuple(d.get(a) for a in b.pk_attrs)
                 b.comparator.compare(stage, pk[0] if len(pk) == 1 else pk, row,

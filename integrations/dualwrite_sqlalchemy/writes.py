@@ -70,7 +70,8 @@ class WriteMirror:
         self.builder = builder
         self.dialect = dialect
         self.stage = stage
-        self._warned: dict[str, bool] = {}
+        self._touched: dict[str, list[tuple[Bound, list[str]]]] = {}
+        self._warned: set[tuple[str, str]] = set()
 
     def _active(self, b: Bound) -> Stage | None:
         """The stage to mirror at, or ``None`` when this adapter does not mirror ``b``."""
@@ -332,20 +333,21 @@ class WriteMirror:
 
     # -- raw SQL ------------------------------------------------------------------------
     def _check_text(self, sql: str) -> None:
-        if sql in self._warned:
-            return
-        if len(self._warned) > _WARN_CACHE_SIZE:
-            self._warned.clear()
-        hit = False
-        for b in self.registry.bounds:
-            if b.spec.mode is Mode.TRIGGER:
+        touched = self._touched.get(sql)
+        if touched is None:
+            if len(self._touched) > _WARN_CACHE_SIZE:
+                self._touched.clear()
+            touched = self._touched[sql] = [
+                (b, cols) for b in self.registry.bounds if b.spec.mode is not Mode.TRIGGER
+                and (cols := self.dialect.writes_columns(sql, b.table.name, b.attr))]
+        for b, cols in touched:
+            if (sql, b.key) in self._warned or self._active(b) is None:
                 continue
-            cols = self.dialect.writes_columns(sql, b.table.name, b.attr)
-            if cols and self._active(b) is not None:
-                hit = True
-                log.warning("dualwrite: raw SQL writes %s.%s of migration %s; text() cannot be "
-                            "mirrored in app mode: switch the migration to trigger mode "
-                            "(mode='trigger') or write through the ORM / Core constructs",
-                            b.table.name, ", ".join(cols), b.key,
-                            extra=log_fields(b.key, sql=sql[:500], columns=cols))
-        self._warned[sql] = hit
+            if len(self._warned) > _WARN_CACHE_SIZE:
+                self._warned.clear()
+            self._warned.add((sql, b.key))
+            log.warning("dualwrite: raw SQL writes %s.%s of migration %s; text() cannot be "
+                        "mirrored in app mode: switch the migration to trigger mode "
+                        "(mode='trigger') or write through the ORM / Core constructs",
+                        b.table.name, ", ".join(cols), b.key,
+                        extra=log_fields(b.key, sql=sql[:500], columns=cols))

@@ -148,13 +148,17 @@ def test_fleet_registration_reports_the_observed_stage(env: Env) -> None:
 def test_raw_text_write_warns_and_names_trigger_mode(env: Env,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     env.install(fleet=False)
-    env.walk(Stage.DUALWRITE)
     insert_rows(env.db, "users", ROWS[:1])
-    with caplog.at_level(logging.WARNING, logger="dualwrite.sqlalchemy"), \
-            env.engine.begin() as c:
-        c.execute(text("SELECT full_name FROM users"))
-        assert not caplog.records
-        c.execute(text("UPDATE users SET full_name = 'raw' WHERE id = 1"))
+    raw_write = text("UPDATE users SET full_name = 'raw' WHERE id = 1")
+    with caplog.at_level(logging.WARNING, logger="dualwrite.sqlalchemy"):
+        with env.engine.begin() as c:
+            c.execute(raw_write)              # off: nothing to mirror, nothing to say
+        env.walk(Stage.DUALWRITE)
+        with env.engine.begin() as c:
+            c.execute(text("SELECT full_name FROM users"))
+            assert not caplog.records
+            c.execute(raw_write)
+            c.execute(raw_write)              # said once
     [record] = caplog.records
     assert "trigger mode" in record.getMessage() and "full_name" in record.getMessage()
 
