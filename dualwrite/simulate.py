@@ -54,6 +54,9 @@ class OrmClient(Protocol):
     def read(self, key: int) -> dict[str, Any]:
         """The old-side values of row ``key`` as the application's attributes show them."""
 
+    # Optional: ``thread_done()``, called by each ORM writer thread as it ends (an ORM whose
+    # connections belong to a thread, Django's, closes that thread's connections there).
+
 
 @dataclass
 class TrafficReport:
@@ -201,6 +204,14 @@ class Traffic:
         return {**written, **mirror_values(self.spec, stage, written, current)}
 
     def _write_loop(self, shard: int, kind: str) -> None:
+        try:
+            self._write_until_stopped(shard, kind)
+        finally:
+            done = getattr(self.orm, "thread_done", None) if kind == "orm" else None
+            if done is not None:
+                done()
+
+    def _write_until_stopped(self, shard: int, kind: str) -> None:
         rng = random.Random(self.seed + shard)
         mine = [k for k in self.keys if k % self._shards == shard] or list(self.keys)
         n = 0

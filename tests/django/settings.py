@@ -1,7 +1,9 @@
 """Settings of the test project (``settings.configure(**SETTINGS)`` in conftest.py).
 
 The three aliases point at placeholders until a test needs them: the conftest then fills
-in an isolated PostgreSQL schema, MySQL database or SQLite file and migrates it.
+in an isolated PostgreSQL schema, MySQL database or SQLite file and migrates it. The
+``lifecycle_*`` aliases are placeholders too, pointed by the lifecycle test at the
+harness's own database for one test.
 """
 
 from __future__ import annotations
@@ -10,19 +12,25 @@ import tempfile
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+_TMP = tempfile.mkdtemp(prefix="dw-django-")
+
 SETTINGS: dict[str, Any] = {
     "DEBUG": False,
     "SECRET_KEY": "dualwrite-tests",
     "USE_TZ": True,
     "ALLOWED_HOSTS": ["*"],
-    "INSTALLED_APPS": ["dualwrite_django", "tests.django.shop"],
+    "INSTALLED_APPS": ["dualwrite_django", "tests.django.shop", "tests.django.lifecycle"],
     "DATABASES": {
-        "default": {"ENGINE": "django.db.backends.sqlite3",
-                    "NAME": f"{tempfile.mkdtemp(prefix='dw-django-')}/unused.db"},
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{_TMP}/unused.db"},
         "postgresql": {"ENGINE": "django.db.backends.postgresql", "NAME": "unused"},
         "mysql": {"ENGINE": "django.db.backends.mysql", "NAME": "unused"},
         # a database dualwrite does not support (for the system checks)
         "other": {"ENGINE": "django.db.backends.dummy"},
+        # the lifecycle harness's own databases (tests/django/test_lifecycle.py), unmigrated
+        "lifecycle_sqlite": {"ENGINE": "django.db.backends.sqlite3",
+                             "NAME": f"{_TMP}/unused-lifecycle.db"},
+        "lifecycle_postgresql": {"ENGINE": "django.db.backends.postgresql", "NAME": "unused"},
+        "lifecycle_mysql": {"ENGINE": "django.db.backends.mysql", "NAME": "unused"},
     },
     "DATABASE_ROUTERS": ["tests.django.router.ActiveAliasRouter"],
     "ROOT_URLCONF": "tests.django.shop.urls",
@@ -47,7 +55,7 @@ def django_database(url: str) -> dict[str, Any]:
                            "PASSWORD": unquote(parts.password or "")}
     query = dict(parse_qsl(parts.query))
     if parts.scheme.startswith("postgres"):
-        out["OPTIONS"] = {"options": query["options"]} if "options" in query else {}
+        out["OPTIONS"] = {k: query[k] for k in ("options", "application_name") if k in query}
     else:
         out["OPTIONS"] = {"charset": "utf8mb4"}
     return out

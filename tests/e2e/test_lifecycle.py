@@ -256,8 +256,9 @@ def run_lifecycle(run: Run, mode: Mode, orm: OrmClient | None = None) -> Traffic
         run.refused(lambda: m.advance(key, Stage.EXPAND), "expand before the column exists")
         with run.table_locked():
             run.ddl.expand(key)
-        if isinstance(orm, SqlaApp):
-            orm.deployed.set()  # the new application maps the new column: deploy it now
+        deployed = getattr(orm, "deployed", None)
+        if deployed is not None:  # an ORM application (SqlaApp, DjangoApp) maps the new
+            deployed.set()        # column: deploy it now
         run.settle()
         if mode is Mode.TRIGGER:
             run.refused(lambda: m.advance(key, Stage.DUALWRITE), "trigger mode, no triggers")
