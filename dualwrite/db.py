@@ -120,7 +120,9 @@ class Database:
     """A database dualwrite works on: a connection factory and its :class:`Dialect`.
 
     Build one with :meth:`from_url`, or pass any DB-API ``connect`` callable (an ORM's raw
-    connection, say) with the matching dialect. Connections are kept one per thread.
+    connection, say) with the matching dialect. Connections are kept one per thread; those of
+    threads that have ended are closed when a new one is opened (a thread-per-request server
+    would otherwise leave one open per request thread).
     """
 
     def __init__(self, connect: Callable[[], Any], dialect: Dialect, *,
@@ -129,7 +131,7 @@ class Database:
         self.dialect = dialect
         self.url = url
         self._local = threading.local()
-        self._all: list[Any] = []
+        self._all: list[tuple[threading.Thread, Any]] = []  # (opened by, connection)
         self._lock = threading.Lock()
 
     @classmethod
@@ -164,6 +166,7 @@ class Database:
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            self._close_orphans()
             try:
                 conn = self._connect()
             except ConfigurationError:
@@ -174,16 +177,24 @@ class Database:
                                          "the server is up", cause=exc) from exc
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._all.append((threading.current_thread(), conn))
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (nothing else can use them)."""
+        with self._lock:
+            orphans = [c for t, c in self._all if not t.is_alive()]
+            self._all = [(t, c) for t, c in self._all if t.is_alive()]
+        for c in orphans:
+            with contextlib.suppress(Exception):
+                c.close()
 
     def _discard(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
             with self._lock:
-                if conn in self._all:
-                    self._all.remove(conn)
+                self._all = [(t, c) for t, c in self._all if c is not conn]
             try:
                 conn.close()
             except Exception:  # noqa: BLE001 -- closing a broken connection may fail too
@@ -274,7 +285,7 @@ class Database:
     def close(self) -> None:
         """Close every connection this object opened."""
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all = [c for _, c in self._all], []
         for c in conns:
             try:
                 c.close()

@@ -54,3 +54,18 @@ def test_a_connection_killed_while_idle_is_replaced(db: Database, db_url: str) -
     again = db.fetchone(("SELECT pg_backend_pid()" if db.dialect.name == "postgresql"
                          else "SELECT CONNECTION_ID()", ()))
     assert again is not None and again[0] != pid
+
+
+def test_connections_of_ended_threads_are_closed(db: Database) -> None:
+    """A thread-per-request server (Django's runserver, say) must not leave one open
+    connection per request thread behind."""
+    def request() -> None:
+        assert db.fetchone(("SELECT 1", ())) == (1,)
+
+    for _ in range(10):
+        t = threading.Thread(target=request)
+        t.start()
+        t.join()
+    request()  # a new connection (the main thread's): the ended threads' ones are closed
+    assert len(db._all) == 1
+    assert db.fetchone(("SELECT 1", ())) == (1,)

@@ -1,0 +1,1 @@
+"""The example shop: customers whose ``name`` column becomes ``full_name``."""
