@@ -51,7 +51,7 @@ from dualwrite.health import HealthMonitor, HealthThresholds, Reading
 from dualwrite.metrics import METRICS, log_fields
 from dualwrite.schema import validate_spec, values_equal
 from dualwrite.spec import MigrationSpec
-from dualwrite.stages import Stage
+from dualwrite.stages import Mode, Stage
 from dualwrite.state import StateStore, utcnow
 
 __all__ = ["Backfill", "BackfillOptions", "BackfillPlan", "BackfillProgress", "BackfillResult",
@@ -383,6 +383,21 @@ class Backfill:
                 f"the {what} column yet, so rows changed during the backfill would go stale",
                 key=key, direction=self.direction,
                 hint=f"run: dualwrite advance {key} --to {needed.value}")
+        if mig.mode is Mode.APP:
+            # In app mode an instance serving a stage that does not write the column the
+            # backfill fills would leave stale every row it changes behind the backfill.
+            behind = [i for i in state.live_fleet(key)
+                      if not (i.stage.writes_new if self.direction == "forward"
+                              else i.stage.writes_old)]
+            if behind:
+                seen = ", ".join(sorted({i.stage.value for i in behind}))
+                what = "new" if self.direction == "forward" else "old"
+                raise BackfillError(
+                    f"migration {key!r}: {len(behind)} live application instance(s) serve "
+                    f"{seen} and do not write the {what} column: rows they change during the "
+                    f"backfill would go stale", key=key, direction=self.direction,
+                    hint=f"wait for them to pick up the stage (dualwrite status {key}), "
+                         "or stop them")
         report = validate_spec(self.db, spec, check_transforms=False)
         if report.missing_new_columns:
             col = report.missing_new_columns[0]

@@ -162,6 +162,8 @@ def run_demo(console: Console, *, path: str = "dualwrite-demo.db",
     step("3. dualwrite", "from now on every write reaches both columns")
     move(lambda: m.advance(key, Stage.DUALWRITE))
     time.sleep(0.5)
+    served()
+    member.beat()  # the fleet reports dualwrite: the backfill refuses to start before that
 
     step("4. backfill", "copy display_name = full_name for the old rows, in short batches")
     with Progress(TextColumn("  backfill"), BarColumn(), TextColumn("{task.completed:,} rows"),

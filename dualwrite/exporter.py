@@ -17,6 +17,7 @@ from typing import Any
 
 from dualwrite.db import Database
 from dualwrite.errors import ConfigurationError, DualwriteError
+from dualwrite.state import DEFAULT_FLEET_TTL
 from dualwrite.watch import Watcher
 
 __all__ = ["StateCollector", "serve_metrics"]
@@ -36,7 +37,7 @@ def _prometheus() -> Any:
 class StateCollector:
     """A Prometheus collector reading the state tables of ``db`` at each scrape."""
 
-    def __init__(self, db: Database, *, fleet_ttl: float = 30.0) -> None:
+    def __init__(self, db: Database, *, fleet_ttl: float = DEFAULT_FLEET_TTL) -> None:
         self.watcher = Watcher(db, fleet_ttl=fleet_ttl)
         self._lock = threading.Lock()
 
@@ -120,7 +121,7 @@ class StateCollector:
 
 
 def serve_metrics(db: Database, port: int, addr: str = "127.0.0.1", *,
-                  fleet_ttl: float = 30.0) -> tuple[Any, threading.Thread]:
+                  fleet_ttl: float = DEFAULT_FLEET_TTL) -> tuple[Any, threading.Thread]:
     """Serve ``/metrics`` for ``db``'s state tables on ``addr:port`` from a daemon thread.
 
     Returns the HTTP server (``server.shutdown()`` stops it; ``server.server_port`` is the

@@ -23,12 +23,11 @@ from dualwrite.errors import (
 from dualwrite.schema import ValidationReport, validate_spec
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Decision, GateFacts, Mode, Stage, check_transition, path_between
-from dualwrite.state import FleetInstance, MigrationState, StateStore, utcnow
+from dualwrite.state import DEFAULT_FLEET_TTL, FleetInstance, MigrationState, StateStore, utcnow
 from dualwrite.triggers import TriggerInstaller
 
 __all__ = ["Migrator", "StatusReport", "TransitionResult"]
 
-DEFAULT_FLEET_TTL = 30.0
 
 
 def default_actor() -> str:
@@ -110,8 +109,7 @@ class Migrator:
 
     def live_fleet(self, key: str) -> list[FleetInstance]:
         """Instances whose heartbeat is within the fleet TTL."""
-        now = utcnow()
-        return [i for i in self.state.fleet(key) if i.alive(now, self.fleet_ttl)]
+        return self.state.live_fleet(key, self.fleet_ttl)
 
     def gate_facts(self, spec: MigrationSpec, state: MigrationState, *,
                    report: ValidationReport | None = None, confirm: str | None = None,

@@ -25,8 +25,11 @@ from dualwrite.errors import (
 from dualwrite.spec import MigrationSpec
 from dualwrite.stages import Mode, Stage
 
-__all__ = ["FleetInstance", "HistoryEntry", "MigrationState", "StateStore", "VerifyResult",
-           "utcnow"]
+__all__ = ["DEFAULT_FLEET_TTL", "FleetInstance", "HistoryEntry", "MigrationState", "StateStore",
+           "VerifyResult", "utcnow"]
+
+#: Seconds after its last heartbeat that an instance still counts as live.
+DEFAULT_FLEET_TTL = 30.0
 
 
 def utcnow() -> datetime:
@@ -257,6 +260,11 @@ class StateStore:
         with self.db.transaction() as tx:
             for query in self.d.forget_migration(key):
                 tx.execute(query)
+
+    def live_fleet(self, key: str, ttl: float = DEFAULT_FLEET_TTL) -> list[FleetInstance]:
+        """The instances of ``key`` whose heartbeat is younger than ``ttl`` seconds."""
+        now = utcnow()
+        return [i for i in self.fleet(key) if i.alive(now, ttl)]
 
     def fleet(self, key: str) -> list[FleetInstance]:
         """Every instance that reported for ``key``, latest heartbeat first."""

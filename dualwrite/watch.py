@@ -21,11 +21,17 @@ from rich.table import Table
 
 from dualwrite.backfill import backfill_status
 from dualwrite.db import Database
-from dualwrite.state import FleetInstance, MigrationState, StateStore, VerifyResult, utcnow
+from dualwrite.state import (
+    DEFAULT_FLEET_TTL,
+    FleetInstance,
+    MigrationState,
+    StateStore,
+    VerifyResult,
+    utcnow,
+)
 
 __all__ = ["BackfillView", "MigrationView", "Watcher", "render"]
 
-DEFAULT_FLEET_TTL = 30.0
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,30 @@ def test_missing_new_column_and_early_stage_are_refused(db: Database) -> None:
     assert (snapshot(db, "users"), state_rows(db)) == before
 
 
+def test_backfill_refuses_while_live_instances_do_not_write_its_column(db: Database) -> None:
+    """App mode: an instance still at ``off`` would leave stale every row it changes behind
+    the backfill; a reverse backfill needs every instance writing the old column again."""
+    m = ready(db, UPPER_SQL, 20)
+    m.state.heartbeat("old-pod", "h", 1, "0", [(UPPER_SQL.key, Stage.OFF)])
+    m.state.heartbeat("new-pod", "h", 2, "0", [(UPPER_SQL.key, Stage.DUALWRITE)])
+    before = (snapshot(db, "users"), state_rows(db))
+    with pytest.raises(BackfillError, match=r"1 live application instance\(s\) serve off "
+                                            "and do not write the new column") as exc:
+        Backfill(db, UPPER_SQL, FAST).run()
+    assert exc.value.hint and f"dualwrite status {UPPER_SQL.key}" in exc.value.hint
+    assert (snapshot(db, "users"), state_rows(db)) == before
+    m.state.heartbeat("old-pod", "h", 1, "0", [(UPPER_SQL.key, Stage.DUALWRITE)])
+    assert Backfill(db, UPPER_SQL, FAST).run().finished
+    assert snapshot(db, "users") == expected_upper(db)
+    for stage in (Stage.SHADOW, Stage.LIVE, Stage.RAMPDOWN, Stage.COMPLETE):
+        m.state.transition(m.state.get(UPPER_SQL.key), stage, actor="t", reason="forced")
+    m.state.heartbeat("new-pod", "h", 2, "0", [(UPPER_SQL.key, Stage.COMPLETE)])
+    before = (snapshot(db, "users"), state_rows(db))
+    with pytest.raises(BackfillError, match="serve complete and do not write the old column"):
+        Backfill(db, UPPER_SQL, BackfillOptions(direction="reverse")).run()
+    assert (snapshot(db, "users"), state_rows(db)) == before
+
+
 def test_failing_transform_stop_reports_keys_and_applies_nothing(db: Database) -> None:
     ready(db, FAILING_PY, 30)
     db.execute(("UPDATE users SET full_name = 'bad one' WHERE id IN (12, 17)", ()))
