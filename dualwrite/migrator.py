@@ -47,11 +47,13 @@ class TransitionResult:
     from_stage: Stage
     to_stage: Stage
     reason: str
+    #: What the gate noticed but does not refuse on (also recorded in the history).
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"key": self.key, "from": self.from_stage.value, "to": self.to_stage.value,
-                "reason": self.reason}
+                "reason": self.reason, "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -64,6 +66,8 @@ class StatusReport:
     fleet: list[FleetInstance] = field(default_factory=list)
     next_step: Decision | None = None
     spec_matches: bool | None = None
+    #: What the next step's gate notices without refusing on it.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -77,6 +81,7 @@ class StatusReport:
             "next": None if self.next_step is None else {
                 "allowed": self.next_step.allowed, "reason": self.next_step.reason,
                 "hint": self.next_step.hint},
+            "warnings": list(self.warnings),
         }
 
 
@@ -125,6 +130,14 @@ class Migrator:
         fleet = self.live_fleet(spec.key)
         if not fleet:
             warnings.append("no live application instance is registered in the fleet")
+        not_null = [c for c in spec.old_columns
+                    if c in report.table.columns and not report.table.columns[c].nullable]
+        if not_null and state.mode is Mode.APP and state.stage.app_stage >= Stage.LIVE:
+            cols = ", ".join(not_null)
+            warnings.append(
+                f"{cols} is NOT NULL, and from complete the application no longer writes it: "
+                "an insert that leaves it unset fails (SQLAlchemy sends NULL; Django sends the "
+                f"field's default). Make {cols} nullable before complete, or use trigger mode")
         return GateFacts(
             mode=state.mode,
             new_columns_exist=report.new_columns_exist,
@@ -180,8 +193,9 @@ class Migrator:
                     nxt = st.stage.next()
                     if nxt is not None and rep.spec_matches:
                         try:
-                            rep.next_step = check_transition(k, st.stage, nxt,
-                                                             self.gate_facts(spec, st))
+                            facts = self.gate_facts(spec, st)
+                            rep.next_step = check_transition(k, st.stage, nxt, facts)
+                            rep.warnings = facts.warnings
                         except Exception as exc:  # noqa: BLE001 -- status must still print
                             rep.next_step = Decision(False, str(exc).splitlines()[0], None)
             out.append(rep)
@@ -256,7 +270,8 @@ class Migrator:
             prev = state.stage
             state = self.state.transition(state, step, actor=self.actor,
                                           reason=reason or decision.reason, details=details)
-            done.append(TransitionResult(spec.key, prev, step, decision.reason))
+            done.append(TransitionResult(spec.key, prev, step, decision.reason,
+                                         facts.warnings))
         return done
 
     def _reverse_in_sync(self, spec: MigrationSpec, state: MigrationState) -> bool:

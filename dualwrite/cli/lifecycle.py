@@ -77,6 +77,9 @@ def status(obj: Ctx, key: str | None, as_json: bool) -> None:
             click.echo(json.dumps([r.to_dict() for r in reports], default=str))
         else:
             console().print(_status_table(reports))
+            for r in reports:
+                for w in r.warnings:
+                    console().print(f"[yellow]warning[/yellow] {r.key}: {w}")
 
 
 def _print_steps(steps: list[TransitionResult], as_json: bool) -> None:
@@ -85,6 +88,8 @@ def _print_steps(steps: list[TransitionResult], as_json: bool) -> None:
         return
     for s in steps:
         click.echo(f"{s.key}: {s.from_stage.value} -> {s.to_stage.value} ({s.reason})")
+        for w in s.warnings:
+            click.echo(f"  warning: {w}", err=True)
 
 
 def _transition(obj: Ctx, as_json: bool, run: Callable[[Migrator], list[TransitionResult]]

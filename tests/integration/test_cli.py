@@ -57,11 +57,13 @@ def test_walk_with_exit_codes(db: Database, db_url: str, spec_file: Path) -> Non
     assert "refused: the new column(s) do not exist yet" in err
     assert "fix: add them first: dualwrite expand users-display-name" in err
     add_column(db, "users", "display_name")
-    code, out, _ = run(db_url, spec_file, "advance", KEY, "--to", "dualwrite",
-                       "--reason", "ticket OPS-1")
+    code, out, err = run(db_url, spec_file, "advance", KEY, "--to", "dualwrite",
+                         "--reason", "ticket OPS-1")
     assert code == 0
     assert out.splitlines() == [f"{KEY}: off -> expand (the new column(s) exist)",
                                 f"{KEY}: expand -> dualwrite (the new column(s) exist)"]
+    # what the gates noticed without refusing goes to stderr, once per step
+    assert err.count("warning: no live application instance is registered") == 2
     code, out, _ = run(db_url, spec_file, "status", "--json")
     assert code == 0
     [st] = json.loads(out)

@@ -11,7 +11,14 @@ from dualwrite.migrator import Migrator
 from dualwrite.spec import RenameColumn
 from dualwrite.stages import Mode, Stage
 from dualwrite.state import StateStore
-from tests.helpers import add_column, record_backfill_and_verify, snapshot, users_table
+from tests.helpers import (
+    TEXT,
+    add_column,
+    create_table,
+    record_backfill_and_verify,
+    snapshot,
+    users_table,
+)
 
 SPEC = RenameColumn(key="users-display-name", table="users", old="full_name",
                     new="display_name", confidence_window=0)
@@ -152,3 +159,37 @@ def test_status_reports_next_step(db: Database) -> None:
     assert rep.next_step is not None and rep.next_step.allowed
     with pytest.raises(MigrationNotFoundError):
         m.status("nope")
+
+
+def test_complete_warns_while_the_old_column_is_not_null(db: Database) -> None:
+    """App mode stops writing the old column at complete: were it NOT NULL, an insert that
+    leaves it unset would fail from then on. Status and the steps say so (and the history
+    records it); a nullable column draws no such warning."""
+    d = db.dialect.name
+    create_table(db, "users", {"id": "pk", "full_name": f"{TEXT[d]} NOT NULL",
+                               "display_name": "text"})
+    m = Migrator(db, [SPEC], actor="test")
+    m.init()
+    store = m.state
+    for stage in (Stage.EXPAND, Stage.DUALWRITE, Stage.SHADOW):
+        store.transition(store.get(SPEC.key), stage, actor="test", reason="forced")
+    record_backfill_and_verify(db, SPEC.key, SPEC.spec_hash())
+    (to_live,) = m.advance(SPEC.key, Stage.LIVE)
+    assert not any("NOT NULL" in w for w in to_live.warnings)
+    (report,) = m.status(SPEC.key)
+    assert any("full_name is NOT NULL" in w for w in report.warnings), report.warnings
+    assert report.to_dict()["warnings"] == list(report.warnings)
+    (to_rampdown,) = m.advance(SPEC.key, Stage.RAMPDOWN)
+    (to_complete,) = m.advance(SPEC.key, Stage.COMPLETE)
+    for result in (to_rampdown, to_complete):
+        assert any("full_name is NOT NULL" in w and "nullable before complete" in w
+                   for w in result.warnings), result.warnings
+    last = store.history(SPEC.key)[-1]
+    assert last.to_stage == "complete" and "full_name is NOT NULL" in str(last.details)
+    if d == "sqlite":
+        return  # SQLite cannot drop NOT NULL without rebuilding the table
+    relax = {"postgresql": "ALTER TABLE users ALTER COLUMN full_name DROP NOT NULL",
+             "mysql": "ALTER TABLE users MODIFY full_name VARCHAR(255) NULL"}[d]
+    db.execute((relax, ()))
+    (report,) = m.status(SPEC.key)
+    assert not any("NOT NULL" in w for w in report.warnings), report.warnings
