@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -160,13 +159,8 @@ def test_django_application_through_the_lifecycle(
     """The choreography with two writer threads of a Django application (the adapter
     mirrors and routes) beside a core writer, each checking what it reads back."""
     spec = lifecycle_specs.RENAME
-    lifecycle_specs.create_table(db)
-    url = db_url
-    if db.dialect.name == "postgresql":  # a name the connection-dropping fault can find
-        url += ("&" if "?" in url else "?") + f"application_name=dwlc{uuid.uuid4().hex[:10]}"
-    app_db = Database.from_url(url)
-    run = Run(app_db, url, spec, domain=f"lifecycle-{request.node.name}")
-    with django_db_blocker.unblock(), django_alias(backend, url) as alias:
+    run = Run.on(db, db_url, spec, request)
+    with django_db_blocker.unblock(), django_alias(backend, run.url) as alias:
         orm = DjangoApp(alias, spec, run.resolver.client)
         try:
             report = run_lifecycle(run, Mode.APP, orm)
@@ -175,7 +169,7 @@ def test_django_application_through_the_lifecycle(
             assert fleet.instance_id in {i.instance_id for i in run.migrator.live_fleet(spec.key)}
         finally:
             orm.close()
-            app_db.close()
+            run.db.close()
     print(f"\ndjango/app on {db.dialect.name}: {report.operations} operations "
           f"({report.writes} writes, {report.inserts} inserts, {report.reads} reads; "
           f"through Django: {dict(orm.paths)}, {orm.retries} retried), "

@@ -104,6 +104,18 @@ class Run:
         self.resolver = StageResolver(db, client=api.get_client(domain), ttl=0.05)
         self.member = FleetMember(db, instance_id=f"lifecycle-{domain}")
 
+    @classmethod
+    def on(cls, db: Database, db_url: str, spec: MigrationSpec,
+           request: pytest.FixtureRequest) -> Run:
+        """A run on a fresh lifecycle table of ``db``, through its own connection (on
+        PostgreSQL tagged with an application_name the connection-dropping fault finds);
+        ``run.db.close()`` when done."""
+        lifecycle_specs.create_table(db)
+        url = db_url
+        if db.dialect.name == "postgresql":
+            url += ("&" if "?" in url else "?") + f"application_name=dwlc{uuid.uuid4().hex[:10]}"
+        return cls(Database.from_url(url), url, spec, domain=f"lifecycle-{request.node.name}")
+
     def served(self) -> Stage:
         stage = self.resolver.stage(self.key)
         self.member.observe(self.key, stage)
@@ -307,16 +319,11 @@ def run_lifecycle(run: Run, mode: Mode, orm: OrmClient | None = None) -> Traffic
 def test_whole_migration_under_fire(db: Database, db_url: str, kind: str, mode: Mode,
                                     request: pytest.FixtureRequest) -> None:
     spec = lifecycle_specs.spec(kind, mode)
-    lifecycle_specs.create_table(db)
-    url = db_url
-    if db.dialect.name == "postgresql":  # a name the connection-dropping fault can find
-        url += ("&" if "?" in url else "?") + f"application_name=dwlc{uuid.uuid4().hex[:10]}"
-    app_db = Database.from_url(url)
-    run = Run(app_db, url, spec, domain=f"lifecycle-{request.node.name}")
+    run = Run.on(db, db_url, spec, request)
     try:
         report = run_lifecycle(run, mode)
     finally:
-        app_db.close()
+        run.db.close()
     c = run.counts
     print(f"\n{kind}/{mode.value} on {db.dialect.name}: {report.operations} operations "
           f"({report.writes} writes, {report.inserts} inserts, {report.reads} reads, "
@@ -397,18 +404,13 @@ def test_sqlalchemy_application_through_the_lifecycle(db: Database, db_url: str,
     """The same choreography with two writer threads of a SQLAlchemy application (the
     adapter mirrors and routes) beside a core writer, each checking what it reads back."""
     spec = lifecycle_specs.RENAME
-    lifecycle_specs.create_table(db)
-    url = db_url
-    if db.dialect.name == "postgresql":
-        url += ("&" if "?" in url else "?") + f"application_name=dwlc{uuid.uuid4().hex[:10]}"
-    app_db = Database.from_url(url)
-    run = Run(app_db, url, spec, domain=f"lifecycle-{request.node.name}")
-    orm = SqlaApp(url, spec, run.resolver.client)
+    run = Run.on(db, db_url, spec, request)
+    orm = SqlaApp(run.url, spec, run.resolver.client)
     try:
         report = run_lifecycle(run, Mode.APP, orm)
     finally:
         orm.close()
-        app_db.close()
+        run.db.close()
     print(f"\nsqlalchemy/app on {db.dialect.name}: {report.operations} operations, "
           f"{report.retries} retried, {run.counts.rollbacks} rollbacks, "
           f"{len(run.counts.faults)} faults")
