@@ -375,9 +375,10 @@ class Backfill:
                 f"registered ({mig.spec_hash})", key=key, recorded_hash=mig.spec_hash,
                 current_hash=spec.spec_hash(),
                 hint="load the spec the migration was registered with")
-        needed = Stage.DUALWRITE if self.direction == "forward" else Stage.RAMPDOWN
+        forward = self.direction == "forward"
+        needed = Stage.DUALWRITE if forward else Stage.RAMPDOWN
+        what = "new" if forward else "old"
         if mig.stage < needed:
-            what = "new" if self.direction == "forward" else "old"
             raise BackfillError(
                 f"migration {key!r} is at {mig.stage.value}: the application does not write "
                 f"the {what} column yet, so rows changed during the backfill would go stale",
@@ -387,11 +388,9 @@ class Backfill:
             # In app mode an instance serving a stage that does not write the column the
             # backfill fills would leave stale every row it changes behind the backfill.
             behind = [i for i in state.live_fleet(key)
-                      if not (i.stage.writes_new if self.direction == "forward"
-                              else i.stage.writes_old)]
+                      if not (i.stage.writes_new if forward else i.stage.writes_old)]
             if behind:
                 seen = ", ".join(sorted({i.stage.value for i in behind}))
-                what = "new" if self.direction == "forward" else "old"
                 raise BackfillError(
                     f"migration {key!r}: {len(behind)} live application instance(s) serve "
                     f"{seen} and do not write the {what} column: rows they change during the "

@@ -29,7 +29,6 @@ from dualwrite.triggers import TriggerInstaller
 __all__ = ["Migrator", "StatusReport", "TransitionResult"]
 
 
-
 def default_actor() -> str:
     """``user@host`` of this process, recorded in the history."""
     try:

@@ -33,7 +33,6 @@ from dualwrite.state import (
 __all__ = ["BackfillView", "MigrationView", "Watcher", "render"]
 
 
-
 @dataclass(frozen=True)
 class BackfillView:
     """One backfill run (forward or reverse) as the state tables have it."""
